@@ -38,7 +38,7 @@ Field technicians use its calibrate, camera and event commands on site.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "", "agent YAML config file (see deploy/jetson/agent.sample.yaml)")
-	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (overrides the config; default info)")
 	root.AddCommand(
 		newVersionCmd(),
 		newEventCmd(g),

@@ -1,0 +1,202 @@
+// Package config loads the agent's configuration: defaults, then a YAML file,
+// then AGENT_* environment variables, then flags; Validate reports every
+// problem at once.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vigia-pe/vigia/shared/event"
+	"gopkg.in/yaml.v3"
+)
+
+// Secret is a string that never prints (logs, errors, JSON).
+type Secret string
+
+// String hides the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalJSON hides the value.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+
+// Config is the agent configuration.
+type Config struct {
+	// DeviceID names this edge agent (AGENT_DEVICE_ID); also the MQTT topic level.
+	DeviceID string `yaml:"device_id"`
+	MQTT     MQTT   `yaml:"mqtt"`
+	// DataDir holds the outbox, keys and evidence buffer (AGENT_DATA_DIR).
+	DataDir string `yaml:"data_dir"`
+	// ModelsDir holds the model weights and manifests (AGENT_MODELS_DIR).
+	ModelsDir string `yaml:"models_dir"`
+	// ORTLibrary is the path of libonnxruntime.so.1 (AGENT_ORT_LIBRARY).
+	ORTLibrary string `yaml:"ort_library"`
+	LogLevel   string `yaml:"log_level"`
+}
+
+// MQTT configures the uplink broker.
+type MQTT struct {
+	// URL like mqtt://hub.example.pe:1883 (AGENT_MQTT_URL).
+	URL      string `yaml:"url"`
+	Username string `yaml:"username"` // AGENT_MQTT_USERNAME
+	Password Secret `yaml:"password"` // AGENT_MQTT_PASSWORD
+}
+
+// Default returns the defaults; ModelsDir is ../shared/models when present.
+func Default() Config {
+	return Config{
+		DeviceID:   hostnameID(),
+		MQTT:       MQTT{URL: "mqtt://127.0.0.1:1884"},
+		DataDir:    "./data/agent",
+		ModelsDir:  DefaultModelsDir(),
+		ORTLibrary: DefaultORTLibrary(),
+		LogLevel:   "info",
+	}
+}
+
+func hostnameID() string {
+	h, err := os.Hostname()
+	if err != nil || !event.ValidDeviceID(h) {
+		return "agent"
+	}
+	return h
+}
+
+// DefaultModelsDir returns the first existing of ../shared/models (from the
+// working directory) and the same path beside the binary's repository.
+func DefaultModelsDir() string {
+	cands := []string{filepath.Join("..", "shared", "models")}
+	if exe, err := os.Executable(); err == nil {
+		d := filepath.Dir(exe)
+		cands = append(cands, filepath.Join(d, "..", "..", "shared", "models"), filepath.Join(d, "..", "shared", "models"))
+	}
+	cands = append(cands, "/var/lib/vigia/models")
+	for _, c := range cands {
+		if st, err := os.Stat(c); err == nil && st.IsDir() {
+			if abs, err := filepath.Abs(c); err == nil {
+				return abs
+			}
+			return c
+		}
+	}
+	return "/var/lib/vigia/models"
+}
+
+// DefaultORTLibrary returns the ONNX Runtime library that `make setup` extracts.
+func DefaultORTLibrary() string {
+	if c := os.Getenv("VIGIA_CACHE"); c != "" {
+		return filepath.Join(c, "lib", "libonnxruntime.so.1")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		p := filepath.Join(home, ".cache", "vigia", "lib", "libonnxruntime.so.1")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "/usr/lib/libonnxruntime.so.1"
+}
+
+// Load applies defaults, the YAML file at path (if not empty) and the environment.
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: read %s: %w", path, err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config: parse %s: %w", path, err)
+		}
+	}
+	set := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	set("AGENT_DEVICE_ID", &cfg.DeviceID)
+	set("AGENT_MQTT_URL", &cfg.MQTT.URL)
+	set("AGENT_MQTT_USERNAME", &cfg.MQTT.Username)
+	if v := getenv("AGENT_MQTT_PASSWORD"); v != "" {
+		cfg.MQTT.Password = Secret(v)
+	}
+	set("AGENT_DATA_DIR", &cfg.DataDir)
+	set("AGENT_MODELS_DIR", &cfg.ModelsDir)
+	set("AGENT_ORT_LIBRARY", &cfg.ORTLibrary)
+	set("AGENT_LOG_LEVEL", &cfg.LogLevel)
+	return cfg, nil
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []string
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, field+": "+fmt.Sprintf(format, args...))
+	}
+	if !event.ValidDeviceID(c.DeviceID) {
+		bad("device_id (AGENT_DEVICE_ID)", "%q must be 1-50 of [A-Za-z0-9_.-], starting alphanumeric", c.DeviceID)
+	}
+	if u, err := url.Parse(c.MQTT.URL); err != nil || u.Host == "" || !oneOf(u.Scheme, "mqtt", "tcp", "tls", "mqtts", "ssl") {
+		bad("mqtt.url (AGENT_MQTT_URL)", "must look like mqtt://host:port")
+	} else if u.User != nil {
+		if _, has := u.User.Password(); has {
+			bad("mqtt.url (AGENT_MQTT_URL)", "must not embed a password: use AGENT_MQTT_PASSWORD")
+		}
+	}
+	if c.DataDir == "" {
+		bad("data_dir (AGENT_DATA_DIR)", "required")
+	}
+	if c.ModelsDir == "" {
+		bad("models_dir (AGENT_MODELS_DIR)", "required")
+	}
+	if !oneOf(c.LogLevel, "debug", "info", "warn", "error") {
+		bad("log_level (AGENT_LOG_LEVEL)", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	if len(errs) > 0 {
+		return errors.New("invalid configuration:\n  - " + strings.Join(errs, "\n  - "))
+	}
+	return nil
+}
+
+// ModelFile returns the path of a model file under ModelsDir, or an error
+// that says exactly which file is missing and where to get it.
+func (c Config) ModelFile(rel string) (string, error) {
+	p := filepath.Join(c.ModelsDir, rel)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("model file %s is missing from the models directory %s: copy it from ../shared/models/%s "+
+			"(or from the hub's model store) or point AGENT_MODELS_DIR at a directory that has it", rel, c.ModelsDir, rel)
+	}
+	return p, nil
+}
+
+// Logger builds the slog logger the configuration asks for.
+func (c Config) Logger(w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+}
+
+func oneOf(s string, opts ...string) bool {
+	for _, o := range opts {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}
