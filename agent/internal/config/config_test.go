@@ -1,0 +1,84 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vigia-pe/vigia/internal/testenv"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestSampleConfig(t *testing.T) {
+	path := filepath.Join(testenv.RepoRoot(), "deploy", "jetson", "agent.sample.yaml")
+	cfg, err := Load(path, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DeviceID != "EDGE-LIM-001" || cfg.DataDir != "/var/lib/vigia/agent" {
+		t.Fatalf("sample not read as written: %+v", cfg)
+	}
+	b, _ := os.ReadFile(path)
+	for _, word := range strings.Fields(string(b)) {
+		word = strings.Trim(word, ".,:()")
+		if !strings.HasPrefix(word, "AGENT_") {
+			continue
+		}
+		got, err := Load(path, env(map[string]string{word: "probe"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprintf("%+v", got) == fmt.Sprintf("%+v", cfg) && word != "AGENT_MQTT_PASSWORD" {
+			t.Errorf("the sample documents %s but Load ignores it", word)
+		}
+	}
+}
+
+func TestValidateListsEveryProblem(t *testing.T) {
+	cfg := Default()
+	cfg.DeviceID = "bad/id"
+	cfg.MQTT.URL = "mqtt://user:hunter2@broker:1883"
+	cfg.DataDir = ""
+	cfg.LogLevel = "chatty"
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{"AGENT_DEVICE_ID", "AGENT_MQTT_URL", "AGENT_DATA_DIR", "AGENT_LOG_LEVEL", "must not embed a password"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Error("password leaked into the error")
+	}
+}
+
+func TestModelFileMissingSaysWhere(t *testing.T) {
+	cfg := Default()
+	cfg.ModelsDir = t.TempDir()
+	_, err := cfg.ModelFile("yolox-nano/yolox_nano.onnx")
+	if err == nil {
+		t.Fatal("missing model accepted")
+	}
+	for _, want := range []string{"yolox-nano/yolox_nano.onnx", cfg.ModelsDir, "AGENT_MODELS_DIR", "../shared/models"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.ModelsDir, "yolox-nano"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.ModelsDir, "yolox-nano", "yolox_nano.onnx"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.ModelFile("yolox-nano/yolox_nano.onnx"); err != nil {
+		t.Fatal(err)
+	}
+}
