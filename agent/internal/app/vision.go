@@ -1,0 +1,109 @@
+// Package app wires the agent's subsystems together (sources, detector,
+// pipeline, outputs). It is the only package that knows them all.
+package app
+
+import (
+	"fmt"
+	"image"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/vigia-pe/vigia/agent/internal/infer"
+	"github.com/vigia-pe/vigia/calibration"
+	"github.com/vigia-pe/vigia/models"
+)
+
+// DetectorOptions choose and tune the vehicle detector.
+type DetectorOptions struct {
+	Model      string // manifest name (e.g. yolox-nano) or manifest.json path
+	ModelsDir  string
+	ORTLibrary string
+	Provider   string // cpu, cuda, tensorrt
+	Threads    int
+	Tiles      string // "CxR" (e.g. 3x2) or "" for none
+	// WholeView adds the whole frame (or ROI) as an extra view when tiling.
+	WholeView bool
+}
+
+// ParseTiles reads "CxR".
+func ParseTiles(s string) (cols, rows int, err error) {
+	if s == "" {
+		return 1, 1, nil
+	}
+	a, b, ok := strings.Cut(strings.ToLower(s), "x")
+	if ok {
+		cols, err = strconv.Atoi(a)
+		if err == nil {
+			rows, err = strconv.Atoi(b)
+		}
+	}
+	if !ok || err != nil || cols < 1 || rows < 1 || cols > 16 || rows > 16 {
+		return 0, 0, fmt.Errorf("tiles %q must look like 3x2 (columns x rows, 1..16)", s)
+	}
+	return cols, rows, nil
+}
+
+// Detector owns an ONNX Runtime environment and one detector.
+type Detector struct {
+	*infer.ORTDetector
+	rt *infer.Runtime
+}
+
+// Close releases the detector, then the runtime.
+func (d *Detector) Close() error {
+	err := d.ORTDetector.Close()
+	if cerr := d.rt.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// NewDetector loads the model named by opt, restricted to roi (empty: whole frame).
+func NewDetector(opt DetectorOptions, roi image.Rectangle, log *slog.Logger) (*Detector, error) {
+	m, err := models.Manifest(opt.Model, opt.ModelsDir)
+	if err != nil {
+		return nil, err
+	}
+	cols, rows, err := ParseTiles(opt.Tiles)
+	if err != nil {
+		return nil, err
+	}
+	rt := infer.NewRuntime(opt.ORTLibrary, log)
+	if err := rt.Start(); err != nil {
+		return nil, err
+	}
+	cfg := infer.Config{Provider: opt.Provider, IntraOpThreads: opt.Threads, ROI: roi}
+	if cols*rows > 1 {
+		cfg.Tiling = infer.Tiling{Cols: cols, Rows: rows, Overlap: 0.15, Whole: opt.WholeView}
+	}
+	det, err := infer.New(rt, cfg, m, opt.ModelsDir, log)
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	return &Detector{ORTDetector: det, rt: rt}, nil
+}
+
+// RoadROI returns the bounding box, in pixels, of the calibration's road or
+// ROI zones (the region worth detecting on), or an empty rectangle.
+func RoadROI(cal *calibration.Calibration, width, height int) image.Rectangle {
+	if cal == nil {
+		return image.Rectangle{}
+	}
+	var r image.Rectangle
+	for _, z := range cal.Zones {
+		if z.Kind != calibration.ZoneRoad && z.Kind != calibration.ZoneROI {
+			continue
+		}
+		for _, p := range z.Image {
+			pt := image.Rect(int(p.X), int(p.Y), int(p.X)+1, int(p.Y)+1)
+			if r.Empty() {
+				r = pt
+			} else {
+				r = r.Union(pt)
+			}
+		}
+	}
+	return r.Intersect(image.Rect(0, 0, width, height))
+}

@@ -1,0 +1,325 @@
+// Package pipeline runs the per-camera vision chain on decoded frames:
+// motion gating, vehicle detection, ByteTrack tracking and calibrated speed
+// measurement, and reports every finished track with its speed and
+// uncertainty. It owns no goroutines: the caller feeds frames in order.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/vigia-pe/vigia/agent/internal/frame"
+	"github.com/vigia-pe/vigia/agent/internal/infer"
+	"github.com/vigia-pe/vigia/agent/internal/motion"
+	"github.com/vigia-pe/vigia/agent/internal/speed"
+	"github.com/vigia-pe/vigia/agent/internal/track"
+	"github.com/vigia-pe/vigia/calibration"
+)
+
+// Detector finds objects in a frame.
+type Detector interface {
+	Detect(f *frame.Frame) ([]infer.Detection, error)
+}
+
+// timedDetector is implemented by detectors that report per-stage timings.
+type timedDetector interface {
+	LastTimings() infer.Timings
+}
+
+// Config configures the chain.
+type Config struct {
+	// Gate enables motion gating; with it off every frame is detected.
+	Gate   bool
+	Motion motion.Config
+	Track  track.Config
+	Speed  speed.Config
+	// Classes are the detector labels that are tracked; empty means
+	// car, motorcycle, bus, truck, bicycle and person.
+	Classes []string
+	// VehicleClasses are the labels reported as vehicles (with speeds).
+	VehicleClasses []string
+}
+
+// DefaultConfig returns the defaults used by replay and the service.
+func DefaultConfig() Config {
+	return Config{
+		Gate:           true,
+		Motion:         motion.DefaultConfig(),
+		Track:          track.DefaultConfig(),
+		Classes:        []string{"car", "motorcycle", "bus", "truck", "bicycle", "person"},
+		VehicleClasses: []string{"car", "motorcycle", "bus", "truck"},
+	}
+}
+
+// TrackResult is a finished (or, from Active, a live) track.
+type TrackResult struct {
+	TrackID int64  `json:"track_id"`
+	Class   string `json:"class"`
+	// SpeedKmh and SpeedUncertaintyKmh are nil when no speed could be measured (see SpeedNote).
+	SpeedKmh            *float64  `json:"speed_kmh"`
+	SpeedUncertaintyKmh *float64  `json:"speed_uncertainty_kmh"`
+	SpeedNote           string    `json:"speed_note,omitempty"`
+	FirstSeen           time.Time `json:"first_seen"`
+	LastSeen            time.Time `json:"last_seen"`
+	// TStart and TEnd are seconds from the start of the source (PTS).
+	TStart float64 `json:"t_start"`
+	TEnd   float64 `json:"t_end"`
+	// Frames is the number of frames in which the track was matched.
+	Frames    int     `json:"frames"`
+	MeanScore float64 `json:"mean_score"`
+	// DistanceM is the ground distance covered by the speed fit.
+	DistanceM float64 `json:"distance_m,omitempty"`
+	// HeadingDeg is the direction of travel in the calibration's ground frame.
+	HeadingDeg *float64 `json:"heading_deg,omitempty"`
+	// LastBox is the last measured box, pixels [x1,y1,x2,y2].
+	LastBox [4]float32 `json:"last_box"`
+	// Vehicle is true for vehicle classes.
+	Vehicle bool `json:"-"`
+}
+
+// Active is a live track in the current frame, for annotation and live views.
+type Active struct {
+	TrackID  int64
+	Class    string
+	Box      infer.Box
+	Score    float32
+	SpeedKmh *float64
+	Sigma    *float64
+}
+
+// FrameResult is what one frame produced.
+type FrameResult struct {
+	Seq int64
+	// Processed is false when motion gating skipped detection for this frame.
+	Processed  bool
+	GateReason string
+	Detections []infer.Detection
+	Active     []Active
+	Ended      []TrackResult
+	Timings    Timings
+}
+
+// Timings are the per-stage durations of one frame.
+type Timings struct {
+	Gate, Preprocess, Inference, Postprocess, Detect, Track, Speed time.Duration
+}
+
+// Stats counts over the pipeline's life.
+type Stats struct {
+	Frames, Processed, Skipped int64
+	TracksStarted, TracksEnded int64
+	WithSpeed                  int64
+}
+
+// Pipeline is one camera's chain.
+type Pipeline struct {
+	cfg      Config
+	det      Detector
+	gate     *motion.Gate
+	tracker  *track.Tracker
+	meter    *speed.Meter
+	classes  map[string]bool
+	vehicles map[string]bool
+	speeds   map[int64]*trackState
+	origin   time.Time // capture time of the first frame
+	started  bool
+	stats    Stats
+	log      *slog.Logger
+}
+
+type trackState struct {
+	sp       *speed.Track
+	frames   int
+	scoreSum float64
+	speedErr error
+}
+
+// New builds a pipeline. cal may be nil: tracks are then reported without speeds.
+func New(cfg Config, det Detector, cal *calibration.Calibration, log *slog.Logger) (*Pipeline, error) {
+	if det == nil {
+		return nil, errors.New("pipeline: a detector is required")
+	}
+	if len(cfg.Classes) == 0 {
+		cfg.Classes = DefaultConfig().Classes
+	}
+	if len(cfg.VehicleClasses) == 0 {
+		cfg.VehicleClasses = DefaultConfig().VehicleClasses
+	}
+	tr, err := track.New(cfg.Track, log)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	p := &Pipeline{cfg: cfg, det: det, tracker: tr, classes: set(cfg.Classes), vehicles: set(cfg.VehicleClasses),
+		speeds: map[int64]*trackState{}, log: log}
+	if cfg.Gate {
+		if p.gate, err = motion.NewGate(cfg.Motion, log); err != nil {
+			return nil, fmt.Errorf("pipeline: %w", err)
+		}
+	}
+	if cal != nil {
+		if p.meter, err = speed.NewMeter(cal, cfg.Speed); err != nil {
+			return nil, fmt.Errorf("pipeline: %w", err)
+		}
+	}
+	return p, nil
+}
+
+func set(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+// Stats returns the counters.
+func (p *Pipeline) Stats() Stats { return p.stats }
+
+// Process runs one frame through the chain. Frames must come in capture order.
+func (p *Pipeline) Process(f *frame.Frame) (FrameResult, error) {
+	res := FrameResult{Seq: f.Seq, Processed: true}
+	if !p.started {
+		// Track times are reported relative to the first frame's capture time,
+		// which is the source start plus the first PTS.
+		p.origin, p.started = f.Captured.Add(-f.PTS), true
+	}
+	p.stats.Frames++
+	if p.gate != nil {
+		t0 := time.Now()
+		ok, reason := p.gate.ShouldProcess(f, p.tracker.Live())
+		res.Timings.Gate = time.Since(t0)
+		res.GateReason = reason.String()
+		if !ok {
+			p.stats.Skipped++
+			res.Processed = false
+			return res, nil
+		}
+	}
+	p.stats.Processed++
+	t0 := time.Now()
+	dets, err := p.det.Detect(f)
+	res.Timings.Detect = time.Since(t0)
+	if err != nil {
+		return res, fmt.Errorf("pipeline: frame %d: %w", f.Seq, err)
+	}
+	if td, ok := p.det.(timedDetector); ok {
+		tt := td.LastTimings()
+		res.Timings.Preprocess, res.Timings.Inference, res.Timings.Postprocess = tt.Preprocess, tt.Inference, tt.Postprocess
+	}
+	kept := dets[:0]
+	for _, d := range dets {
+		if p.classes[d.Label] {
+			kept = append(kept, d)
+		}
+	}
+	res.Detections = kept
+
+	t1 := time.Now()
+	matched := p.tracker.Update(f.Captured, kept)
+	res.Timings.Track = time.Since(t1)
+
+	t2 := time.Now()
+	for _, t := range matched {
+		st := p.speeds[t.ID()]
+		obs, ok := t.Last()
+		if !ok {
+			continue
+		}
+		if st == nil {
+			st = &trackState{}
+			if p.meter != nil {
+				st.sp = p.meter.NewTrack()
+			}
+			p.speeds[t.ID()] = st
+			p.stats.TracksStarted++
+			// A track is confirmed after a few hits: its earlier (tentative)
+			// observations count too.
+			h := t.History()
+			for _, o := range h[:max(len(h)-1, 0)] {
+				p.observe(st, o)
+			}
+		}
+		p.observe(st, obs)
+		a := Active{TrackID: t.ID(), Class: t.Label(), Box: obs.Box, Score: obs.Score}
+		if st.sp != nil {
+			if est, err := st.sp.Current(); err == nil {
+				a.SpeedKmh, a.Sigma = ptr(est.SpeedKmh), ptr(est.SigmaKmh)
+			}
+		}
+		res.Active = append(res.Active, a)
+	}
+	for _, t := range p.tracker.Ended() {
+		res.Ended = append(res.Ended, p.finish(t))
+	}
+	res.Timings.Speed = time.Since(t2)
+	return res, nil
+}
+
+// Flush ends every live track (end of stream) and returns their results.
+func (p *Pipeline) Flush() []TrackResult {
+	var out []TrackResult
+	for _, t := range p.tracker.Flush() {
+		out = append(out, p.finish(t))
+	}
+	return out
+}
+
+func ptr(v float64) *float64 { return &v }
+
+func (p *Pipeline) observe(st *trackState, o track.Observation) {
+	st.frames++
+	st.scoreSum += float64(o.Score)
+	if st.sp != nil {
+		// A sample beyond the calibrated plane (above the horizon) is refused; keep the others.
+		if err := st.sp.AddBox(o.Box, o.Time); err != nil {
+			st.speedErr = err
+		}
+	}
+}
+
+func (p *Pipeline) finish(t *track.Track) TrackResult {
+	st := p.speeds[t.ID()]
+	delete(p.speeds, t.ID())
+	p.stats.TracksEnded++
+	r := TrackResult{TrackID: t.ID(), Class: t.Label(), FirstSeen: t.Start(), LastSeen: t.LastSeen(),
+		Vehicle: p.vehicles[t.Label()]}
+	if obs, ok := t.Last(); ok {
+		r.LastBox = [4]float32{obs.Box.X1, obs.Box.Y1, obs.Box.X2, obs.Box.Y2}
+	}
+	if st == nil {
+		r.SpeedNote = "never matched"
+		return r
+	}
+	r.TStart = round(r.FirstSeen.Sub(p.origin).Seconds(), 3)
+	r.TEnd = round(r.LastSeen.Sub(p.origin).Seconds(), 3)
+	r.Frames = st.frames
+	if st.frames > 0 {
+		r.MeanScore = round(st.scoreSum/float64(st.frames), 3)
+	}
+	switch {
+	case st.sp == nil:
+		r.SpeedNote = "no calibration"
+	case !r.Vehicle:
+		r.SpeedNote = "not a vehicle"
+	default:
+		est, err := st.sp.Final()
+		if err != nil {
+			r.SpeedNote = err.Error()
+			break
+		}
+		r.SpeedKmh = ptr(round(est.SpeedKmh, 2))
+		r.SpeedUncertaintyKmh = ptr(round(est.SigmaKmh, 2))
+		r.DistanceM = round(est.DistanceM, 2)
+		r.HeadingDeg = ptr(round(est.HeadingDeg, 1))
+		p.stats.WithSpeed++
+	}
+	return r
+}
+
+func round(v float64, digits int) float64 {
+	s := math.Pow(10, float64(digits))
+	return math.Round(v*s) / s
+}
