@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigia-pe/vigia/agent/internal/annotate"
@@ -19,9 +20,22 @@ import (
 	"github.com/vigia-pe/vigia/calibration"
 )
 
-// ReplayOptions configure a replay of a video file.
+// ReplayOptions configure a replay of a video file, or (with RTSP set) a
+// live run on a camera stream.
 type ReplayOptions struct {
-	Video       string
+	Video string
+	// RTSP, when set, reads a live camera instead of Video: analysis never
+	// blocks the stream; frames that arrive while the previous one is still
+	// being analysed are skipped (and counted), never the encoded stream.
+	RTSP string
+	// Transport is tcp (default) or udp, for RTSP.
+	Transport string
+	// Duration stops a live run after this long (0: until cancelled).
+	Duration time.Duration
+	// FPS is the annotated video's playback rate for live runs (default 15).
+	FPS float64
+	// Status, when not nil, is called about once a second during a live run.
+	Status      func(LiveStatus)
 	Calibration string // optional: without it, tracks have no speed
 	Events      string // JSONL output path ("-" for stdout)
 	Annotate    string // optional annotated MP4 output
@@ -33,12 +47,26 @@ type ReplayOptions struct {
 	Progress func(done, total int64)
 }
 
+// LiveStatus is a live run's once-a-second report.
+type LiveStatus struct {
+	Source        ingest.Status
+	Frames        int64 // analysed
+	Dropped       int64 // skipped because analysis was busy
+	StreamFPS     float64
+	ActiveTracks  int
+	EndedTracks   int64
+	AnalysedFPS   float64
+	LastLatencyMs float64
+}
+
 // ReplaySummary reports what a replay did.
 type ReplaySummary struct {
 	Frames, Processed, Skipped int64
-	Tracks, WithSpeed          int64
-	Elapsed                    time.Duration
-	FPS                        float64
+	// Dropped counts live frames skipped because analysis was busy.
+	Dropped           int64
+	Tracks, WithSpeed int64
+	Elapsed           time.Duration
+	FPS               float64
 	// Stage sums over processed frames.
 	Preprocess, Inference, Postprocess, Track time.Duration
 }
@@ -52,8 +80,16 @@ type trackLine struct {
 // Replay runs the whole pipeline on a file as fast as it decodes.
 func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySummary, error) {
 	var sum ReplaySummary
-	info, err := probe(opt.Video)
-	if err != nil {
+	var info decode.StreamInfo
+	var err error
+	live := opt.RTSP != ""
+	if live {
+		// The picture size comes from the stream; the annotated video is sized on the first frame.
+		info.FrameRate = opt.FPS
+		if info.FrameRate <= 0 {
+			info.FrameRate = 15
+		}
+	} else if info, err = probe(opt.Video); err != nil {
 		return sum, err
 	}
 	var cal *calibration.Calibration
@@ -67,7 +103,10 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 		outH = (outH*opt.MaxWidth/outW + 1) &^ 1
 		outW = opt.MaxWidth
 	}
-	if cal != nil && (cal.Image.Width != 0 && (cal.Image.Width != outW || cal.Image.Height != outH)) {
+	if live && cal != nil {
+		outW, outH = cal.Image.Width, cal.Image.Height
+	}
+	if !live && cal != nil && (cal.Image.Width != 0 && (cal.Image.Width != outW || cal.Image.Height != outH)) {
 		return sum, fmt.Errorf("replay: the calibration is for %dx%d pictures but the pipeline sees %dx%d: recalibrate or set --max-width",
 			cal.Image.Width, cal.Image.Height, outW, outH)
 	}
@@ -91,25 +130,35 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 		out = f
 	}
 	enc := json.NewEncoder(out)
-	var writer *annotate.Writer
-	if opt.Annotate != "" {
-		if writer, err = annotate.NewWriter(opt.Annotate, outW, outH, info.FrameRate); err != nil {
-			return sum, err
-		}
+	var src ingest.Source
+	if live {
+		src, err = ingest.NewRTSP(ingest.RTSPConfig{URL: opt.RTSP, Transport: opt.Transport,
+			Decode: decode.Config{MaxWidth: opt.MaxWidth}, Logger: log})
+	} else {
+		src, err = ingest.NewFile(ingest.FileConfig{Path: opt.Video, Start: opt.Start,
+			Decode: decode.Config{MaxWidth: opt.MaxWidth}, Logger: log})
 	}
-
-	src, err := ingest.NewFile(ingest.FileConfig{Path: opt.Video, Start: opt.Start,
-		Decode: decode.Config{MaxWidth: opt.MaxWidth}, Logger: log})
 	if err != nil {
 		return sum, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sink := &replaySink{pl: pl, enc: enc, writer: writer, cancel: cancel, progress: opt.Progress, total: info.Frames, sum: &sum}
+	if live && opt.Duration > 0 {
+		ctx, cancel = context.WithTimeout(ctx, opt.Duration)
+		defer cancel()
+	}
+	sink := &replaySink{pl: pl, enc: enc, cancel: cancel, progress: opt.Progress, total: info.Frames, sum: &sum,
+		annotatePath: opt.Annotate, fps: info.FrameRate}
 	start := time.Now()
-	runErr := src.Run(ctx, sink)
+	var runErr error
+	if live {
+		runErr = runLive(ctx, src, sink, opt.Status)
+	} else {
+		runErr = src.Run(ctx, sink)
+	}
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
+	writer := sink.writer
 	if sink.err == nil {
 		for _, r := range pl.Flush() {
 			sink.emit(r)
@@ -129,6 +178,7 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 	if sink.err != nil {
 		return sum, sink.err
 	}
+	sum.Dropped = sink.dropped.Load()
 	if runErr != nil {
 		return sum, fmt.Errorf("replay: %w", runErr)
 	}
@@ -148,17 +198,21 @@ func probe(path string) (decode.StreamInfo, error) {
 }
 
 type replaySink struct {
-	mu       sync.Mutex
-	pl       *pipeline.Pipeline
-	enc      *json.Encoder
-	writer   *annotate.Writer
-	cancel   context.CancelFunc
-	progress func(done, total int64)
-	total    int64
-	done     int64
-	last     []pipeline.Active
-	sum      *ReplaySummary
-	err      error
+	mu           sync.Mutex
+	pl           *pipeline.Pipeline
+	enc          *json.Encoder
+	writer       *annotate.Writer
+	annotatePath string
+	fps          float64
+	dropped      atomic.Int64
+	lastLatency  time.Duration
+	cancel       context.CancelFunc
+	progress     func(done, total int64)
+	total        int64
+	done         int64
+	last         []pipeline.Active
+	sum          *ReplaySummary
+	err          error
 }
 
 func (s *replaySink) OnPacket(ingest.Packet) {}
@@ -169,17 +223,26 @@ func (s *replaySink) OnFrame(f *frame.Frame) {
 	if s.err != nil {
 		return
 	}
+	t0 := time.Now()
 	r, err := s.pl.Process(f)
 	if err != nil {
 		s.fail(err)
 		return
 	}
+	s.lastLatency = time.Since(t0)
 	s.sum.Preprocess += r.Timings.Preprocess
 	s.sum.Inference += r.Timings.Inference
 	s.sum.Postprocess += r.Timings.Postprocess
 	s.sum.Track += r.Timings.Track
 	for _, t := range r.Ended {
 		s.emit(t)
+	}
+	if s.annotatePath != "" && s.writer == nil {
+		// Sized on the first frame: a live stream's size is known only now.
+		if s.writer, err = annotate.NewWriter(s.annotatePath, f.Width, f.Height, s.fps); err != nil {
+			s.fail(err)
+			return
+		}
 	}
 	if s.writer != nil {
 		if err := annotate.Draw(f, r, s.last); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/vigia-pe/vigia/agent/internal/app"
 	"github.com/vigia-pe/vigia/agent/internal/config"
 	"github.com/vigia-pe/vigia/agent/internal/pipeline"
@@ -38,22 +39,15 @@ track was too short to measure. Timestamps come from the file (PTS), never a nom
 			if opt.Video == "" {
 				return fmt.Errorf("--video is required")
 			}
-			cfg, err := g.loadConfig(func(c *config.Config) {
-				if opt.Detector.ModelsDir != "" {
-					c.ModelsDir = opt.Detector.ModelsDir
-				}
-			})
+			cfg, err := prepareVision(g, &opt, noGate)
 			if err != nil {
 				return err
 			}
-			opt.Detector.ModelsDir = cfg.ModelsDir
-			opt.Detector.ORTLibrary = cfg.ORTLibrary
 			if start != "" {
 				if opt.Start, err = time.Parse(time.RFC3339Nano, start); err != nil {
 					return fmt.Errorf("--start: %q is not an RFC 3339 time", start)
 				}
 			}
-			opt.Pipeline.Gate = !noGate
 			if !noProg && isTerminal(cmd.ErrOrStderr()) {
 				opt.Progress = progressBar(cmd.ErrOrStderr())
 			}
@@ -75,10 +69,18 @@ track was too short to measure. Timestamps come from the file (PTS), never a nom
 	opt.Pipeline = pipeline.DefaultConfig()
 	f := cmd.Flags()
 	f.StringVar(&opt.Video, "video", "", "video file (MP4, MKV, TS; H.264/H.265)")
+	f.StringVar(&start, "start", "", "capture time of the first frame, RFC 3339 (default: now)")
+	addVisionFlags(f, &opt, &noGate)
+	f.BoolVar(&noProg, "no-progress", false, "no progress bar")
+	f.BoolVar(&summary, "summary", false, "print the summary line even when events go to stdout")
+	return cmd
+}
+
+// addVisionFlags declares the flags replay and watch share.
+func addVisionFlags(f *pflag.FlagSet, opt *app.ReplayOptions, noGate *bool) {
 	f.StringVar(&opt.Calibration, "calibration", "", "calibration JSON from `agent calibrate solve` (needed for speeds)")
 	f.StringVar(&opt.Events, "events", "-", "JSON Lines output file (- for stdout)")
 	f.StringVar(&opt.Annotate, "annotate", "", "write the footage with boxes, IDs and speeds to this MP4")
-	f.StringVar(&start, "start", "", "capture time of the first frame, RFC 3339 (default: now)")
 	f.IntVar(&opt.MaxWidth, "max-width", 0, "downscale wider pictures to this width before analysis (0: keep)")
 	f.StringVar(&opt.Detector.Model, "model", "yolox-nano", "model name (models/<name>/manifest.json) or a manifest path")
 	f.StringVar(&opt.Detector.ModelsDir, "models-dir", "", "models directory (overrides AGENT_MODELS_DIR)")
@@ -86,10 +88,23 @@ track was too short to measure. Timestamps come from the file (PTS), never a nom
 	f.IntVar(&opt.Detector.Threads, "threads", 2, "inference threads")
 	f.StringVar(&opt.Detector.Tiles, "tiles", "", "detect on CxR overlapping tiles of the road region (e.g. 3x2) for small, distant vehicles")
 	f.BoolVar(&opt.Detector.WholeView, "tiles-whole", true, "with --tiles, also detect on the whole region (catches vehicles cut by tile edges)")
-	f.BoolVar(&noGate, "no-gate", false, "detect on every frame (disable motion gating)")
-	f.BoolVar(&noProg, "no-progress", false, "no progress bar")
-	f.BoolVar(&summary, "summary", false, "print the summary line even when events go to stdout")
-	return cmd
+	f.BoolVar(noGate, "no-gate", false, "detect on every frame (disable motion gating)")
+}
+
+// prepareVision resolves the configuration-dependent options.
+func prepareVision(g *globals, opt *app.ReplayOptions, noGate bool) (config.Config, error) {
+	cfg, err := g.loadConfig(func(c *config.Config) {
+		if opt.Detector.ModelsDir != "" {
+			c.ModelsDir = opt.Detector.ModelsDir
+		}
+	})
+	if err != nil {
+		return cfg, err
+	}
+	opt.Detector.ModelsDir = cfg.ModelsDir
+	opt.Detector.ORTLibrary = cfg.ORTLibrary
+	opt.Pipeline.Gate = !noGate
+	return cfg, nil
 }
 
 func isTerminal(w io.Writer) bool {

@@ -46,6 +46,7 @@ Field technicians use its calibrate, camera and event commands on site.`,
 		newCameraCmd(g),
 		newSimulateCameraCmd(g),
 		newReplayCmd(g),
+		newWatchCmd(g),
 	)
 	return root
 }
