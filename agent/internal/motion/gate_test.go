@@ -43,8 +43,12 @@ type scene struct {
 	seed       uint64
 
 	backgrounds [][]byte // pre-rendered road, each with its own noise and shift
+	dimmed      map[dimKey][]byte
 	rngVal      uint64
 }
+
+// dimKey names a background variant at a brightness (in 1/1000).
+type dimKey struct{ variant, milli int }
 
 // backgroundVariants is the number of pre-rendered backgrounds the frames
 // cycle through at random: drawing noise per pixel for every frame would
@@ -109,7 +113,7 @@ func (s *scene) render(f *frame.Frame, i int, at time.Duration) {
 		*f = frame.Frame{Width: s.w, Height: s.h, Stride: 3 * s.w, BGR: make([]byte, 3*s.w*s.h)}
 	}
 	f.Seq, f.PTS, f.Captured = int64(i), at, t0.Add(at)
-	copy(f.BGR, s.backgrounds[s.rand()%backgroundVariants])
+	variant := int(s.rand() % backgroundVariants)
 	gain := 1.0
 	if s.brightness != nil {
 		gain = s.brightness(at)
@@ -118,11 +122,23 @@ func (s *scene) render(f *frame.Frame, i int, at time.Duration) {
 	for v := range lut {
 		lut[v] = clamp8(float64(v) * gain)
 	}
+	bg := s.backgrounds[variant]
 	if gain != 1 {
-		for k, v := range f.BGR {
-			f.BGR[k] = lut[v]
+		// Cache dimmed backgrounds: constant stretches reuse them.
+		key := dimKey{variant, int(math.Round(gain * 1000))}
+		if s.dimmed[key] == nil {
+			if len(s.dimmed) >= 64 || s.dimmed == nil {
+				s.dimmed = map[dimKey][]byte{}
+			}
+			d := make([]byte, len(bg))
+			for k, v := range bg {
+				d[k] = lut[v]
+			}
+			s.dimmed[key] = d
 		}
+		bg = s.dimmed[key]
 	}
+	copy(f.BGR, bg)
 	for _, v := range s.vehicles {
 		x, y, ok := v.pos(at)
 		if !ok {

@@ -125,6 +125,7 @@ type Pipeline struct {
 	vehicles map[string]bool
 	speeds   map[int64]*trackState
 	origin   time.Time // capture time of the first frame
+	matched  []*track.Track
 	started  bool
 	stats    Stats
 	log      *slog.Logger
@@ -189,7 +190,7 @@ func (p *Pipeline) Process(f *frame.Frame) (FrameResult, error) {
 	p.stats.Frames++
 	if p.gate != nil {
 		t0 := time.Now()
-		ok, reason := p.gate.ShouldProcess(f, p.tracker.Live())
+		ok, reason := p.gate.ShouldProcess(f, p.movingTracks(f.Width))
 		res.Timings.Gate = time.Since(t0)
 		res.GateReason = reason.String()
 		if !ok {
@@ -219,6 +220,7 @@ func (p *Pipeline) Process(f *frame.Frame) (FrameResult, error) {
 
 	t1 := time.Now()
 	matched := p.tracker.Update(f.Captured, kept)
+	p.matched = matched
 	res.Timings.Track = time.Since(t1)
 
 	t2 := time.Now()
@@ -268,6 +270,21 @@ func (p *Pipeline) Flush() []TrackResult {
 }
 
 func ptr(v float64) *float64 { return &v }
+
+// movingTracks counts the live tracks that should keep every frame
+// processed: tentative and lost ones, and matched ones that move. A parked
+// vehicle's track stays alive for as long as it is seen, and must not keep a
+// static scene from being gated.
+func (p *Pipeline) movingTracks(width int) int {
+	minV := max(4.0, 0.005*float64(width)) // px/s; detector jitter on a parked car stays below
+	n := p.tracker.Live() - len(p.matched)
+	for _, t := range p.matched {
+		if vx, vy := t.Velocity(); math.Hypot(vx, vy) >= minV {
+			n++
+		}
+	}
+	return max(n, 0)
+}
 
 func (p *Pipeline) observe(st *trackState, o track.Observation) {
 	st.frames++
