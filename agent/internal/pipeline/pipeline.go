@@ -41,6 +41,16 @@ type Config struct {
 	Classes []string
 	// VehicleClasses are the labels reported as vehicles (with speeds).
 	VehicleClasses []string
+	// MeasureAnywhere uses every sample for speeds. By default only samples
+	// whose ground point lies in the measurement region count: the
+	// calibration's speed zones, or else the surveyed area (the bounding box
+	// of the calibration points, widened by SurveyMargin). Beyond the
+	// surveyed area the homography is extrapolated and a pixel spans many
+	// metres near the horizon, so far samples would bias the speed.
+	MeasureAnywhere bool
+	// SurveyMargin widens the surveyed area by this fraction of its size on
+	// each side (default 0.15, at least 2 m).
+	SurveyMargin float64
 }
 
 // DefaultConfig returns the defaults used by replay and the service.
@@ -121,11 +131,15 @@ type Pipeline struct {
 	gate     *motion.Gate
 	tracker  *track.Tracker
 	meter    *speed.Meter
+	cal      *calibration.Calibration
+	region   func(calibration.Point) bool
 	classes  map[string]bool
 	vehicles map[string]bool
 	speeds   map[int64]*trackState
 	origin   time.Time // capture time of the first frame
 	matched  []*track.Track
+	frameW   float32
+	frameH   float32
 	started  bool
 	stats    Stats
 	log      *slog.Logger
@@ -133,6 +147,7 @@ type Pipeline struct {
 
 type trackState struct {
 	sp       *speed.Track
+	outside  int // samples outside the measurement region or cut by the picture's edge
 	frames   int
 	scoreSum float64
 	speedErr error
@@ -164,8 +179,51 @@ func New(cfg Config, det Detector, cal *calibration.Calibration, log *slog.Logge
 		if p.meter, err = speed.NewMeter(cal, cfg.Speed); err != nil {
 			return nil, fmt.Errorf("pipeline: %w", err)
 		}
+		p.cal = cal
+		if !cfg.MeasureAnywhere {
+			p.region = measurementRegion(cal, cfg.SurveyMargin)
+		}
 	}
 	return p, nil
+}
+
+// measurementRegion returns the test for "this ground point may be used for
+// speed": inside a speed zone when the calibration has any, else inside the
+// widened bounding box of the surveyed points.
+func measurementRegion(cal *calibration.Calibration, margin float64) func(calibration.Point) bool {
+	var zones []*calibration.Zone
+	for i := range cal.Zones {
+		if cal.Zones[i].Kind == calibration.ZoneSpeed {
+			zones = append(zones, &cal.Zones[i])
+		}
+	}
+	if len(zones) > 0 {
+		return func(g calibration.Point) bool {
+			for _, z := range zones {
+				if z.ContainsGround(g) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	if margin <= 0 {
+		margin = 0.15
+	}
+	minX, minY, maxX, maxY := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
+	for _, pt := range cal.Points {
+		if pt.Outlier {
+			continue
+		}
+		minX, maxX = math.Min(minX, pt.X), math.Max(maxX, pt.X)
+		minY, maxY = math.Min(minY, pt.Y), math.Max(maxY, pt.Y)
+	}
+	if math.IsInf(minX, 0) {
+		return nil
+	}
+	mx, my := math.Max(2, margin*(maxX-minX)), math.Max(2, margin*(maxY-minY))
+	minX, maxX, minY, maxY = minX-mx, maxX+mx, minY-my, maxY+my
+	return func(g calibration.Point) bool { return g.X >= minX && g.X <= maxX && g.Y >= minY && g.Y <= maxY }
 }
 
 func set(xs []string) map[string]bool {
@@ -188,6 +246,7 @@ func (p *Pipeline) Process(f *frame.Frame) (FrameResult, error) {
 		p.origin, p.started = f.Captured.Add(-f.PTS), true
 	}
 	p.stats.Frames++
+	p.frameW, p.frameH = float32(f.Width), float32(f.Height)
 	if p.gate != nil {
 		t0 := time.Now()
 		ok, reason := p.gate.ShouldProcess(f, p.movingTracks(f.Width))
@@ -289,11 +348,26 @@ func (p *Pipeline) movingTracks(width int) int {
 func (p *Pipeline) observe(st *trackState, o track.Observation) {
 	st.frames++
 	st.scoreSum += float64(o.Score)
-	if st.sp != nil {
-		// A sample beyond the calibrated plane (above the horizon) is refused; keep the others.
-		if err := st.sp.AddBox(o.Box, o.Time); err != nil {
-			st.speedErr = err
+	if st.sp == nil {
+		return
+	}
+	// A box cut by the picture's edge does not show where the vehicle meets
+	// the road: its bottom centre would be a false ground point.
+	const edge = 2
+	if b := o.Box; b.X1 <= edge || b.Y2 >= p.frameH-edge || b.X2 >= p.frameW-edge {
+		st.outside++
+		return
+	}
+	if p.region != nil {
+		g, err := p.cal.PixelToGround(speed.ContactPoint(o.Box))
+		if err != nil || !p.region(g) {
+			st.outside++
+			return
 		}
+	}
+	// A sample beyond the calibrated plane (above the horizon) is refused; keep the others.
+	if err := st.sp.AddBox(o.Box, o.Time); err != nil {
+		st.speedErr = err
 	}
 }
 
@@ -325,6 +399,9 @@ func (p *Pipeline) finish(t *track.Track) TrackResult {
 		est, err := st.sp.Final()
 		if err != nil {
 			r.SpeedNote = err.Error()
+			if st.outside > 0 {
+				r.SpeedNote += fmt.Sprintf(" (%d of %d samples outside the measurement region or at the picture's edge)", st.outside, st.frames)
+			}
 			break
 		}
 		r.SpeedKmh = ptr(round(est.SpeedKmh, 2))
