@@ -26,8 +26,7 @@ bin/hub device add CAM001 --name "Javier Prado / Arequipa" --zone ZN001 --lat -1
 say "starting the hub (log: $OUT/hub.log)"
 bin/hub serve > "$OUT/hub.log" 2>&1 &
 HUB_PID=$!
-cleanup() { kill "$HUB_PID" 2>/dev/null || true; wait "$HUB_PID" 2>/dev/null || true; }
-trap cleanup EXIT
+trap 'kill "$HUB_PID" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -fs "http://$HTTP/ready" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fs "http://$HTTP/ready" >/dev/null || { echo "hub did not become ready; see $OUT/hub.log" >&2; exit 1; }
 
@@ -39,15 +38,53 @@ bin/agent event send --type LANE_INVASION --plate C1D-789 --ocr-confidence 0.90 
 sleep 1
 
 say "stored infractions (GET /api/infractions/)"
-curl -s "http://$HTTP/api/infractions/?limit=10" | python3 -m json.tool 2>/dev/null || curl -s "http://$HTTP/api/infractions/?limit=10"
+curl -s "http://$HTTP/api/infractions/?limit=3" | python3 -m json.tool 2>/dev/null || curl -s "http://$HTTP/api/infractions/?limit=3"
+
+# ---- The vision pipeline on real footage and on a clip with known speeds ----
+RTSP1="${DEMO_RTSP1:-127.0.0.1:8554}"
+RTSP2="${DEMO_RTSP2:-127.0.0.1:8555}"
+SCENE="$OUT/scene"
+export AGENT_MODELS_DIR="${AGENT_MODELS_DIR:-$SHARED/models}"
+
+say "scene generator: 14 s of traffic with known speeds (real car photos, painted calibration marks)"
+go run ./internal/scenegen/cmd/scenegen --out "$SCENE" --preset speed --seed "${DEMO_SEED:-1}"
+
+say "technician: calibrate the scene camera from the marks (points.csv) and draw the metric grid"
+bin/agent calibrate solve --points "$SCENE/points.csv" --out "$SCENE/cal.json" --image "$SCENE/frame.jpg" \
+  --overlay "$SCENE/calibration-overlay.png" --device CAM002 --force
+
+say "camera simulators: real intersection footage on rtsp://$RTSP1/cam, the scene on rtsp://$RTSP2/cam"
+bin/agent simulate-camera --video "$SHARED/data/video-intersection-pexels/intersection-320x240.mp4" --listen "$RTSP1" > "$OUT/sim1.log" 2>&1 &
+SIM1=$!
+bin/agent simulate-camera --video "$SCENE/clip.mp4" --listen "$RTSP2" > "$OUT/sim2.log" 2>&1 &
+SIM2=$!
+cleanup() { kill "$SIM1" "$SIM2" "$HUB_PID" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+sleep 3
+
+say "agent on both live streams for ${DEMO_LIVE:-20s} (status every second)"
+bin/agent watch --rtsp "rtsp://$RTSP1/cam" --duration "${DEMO_LIVE:-20s}" --events "$OUT/cam1-tracks.jsonl" \
+  --annotate "$OUT/cam1-annotated.mp4" --threads 1 --log-level warn 2>&1 | sed 's/^/[CAM001] /' &
+W1=$!
+bin/agent watch --rtsp "rtsp://$RTSP2/cam" --calibration "$SCENE/cal.json" --duration "${DEMO_LIVE:-20s}" \
+  --events "$OUT/cam2-tracks.jsonl" --annotate "$OUT/cam2-annotated.mp4" --threads 1 --log-level warn 2>&1 | sed 's/^/[CAM002] /'
+wait "$W1" || true
+
+say "replay the scene clip at full speed and compare every measured speed with the truth"
+bin/agent replay --video "$SCENE/clip.mp4" --calibration "$SCENE/cal.json" --events "$SCENE/tracks.jsonl" \
+  --annotate "$SCENE/annotated.mp4" --log-level warn
+go run ./internal/speedcheck/cmd/speedcheck --truth "$SCENE/truth.json" --events "$SCENE/tracks.jsonl"
 
 cat <<MSG
 
 Where to look:
-  curl -s 'http://$HTTP/api/infractions/?status=pending&limit=50'
-  curl -s 'http://$HTTP/health'
-  psql -h 127.0.0.1 -U postgres -d $DB -c 'SELECT infraction_code, type, plate, detected_speed FROM infractions'
-  hub log: $OUT/hub.log
+  hub API:            curl -s 'http://$HTTP/api/infractions/?status=pending&limit=50'
+  hub health:         curl -s 'http://$HTTP/health'
+  live tracks:        $OUT/cam1-tracks.jsonl  $OUT/cam2-tracks.jsonl   (one JSON object per finished track)
+  annotated videos:   $OUT/cam1-annotated.mp4  $OUT/cam2-annotated.mp4  $SCENE/annotated.mp4
+  calibration grid:   $SCENE/calibration-overlay.png
+  scene truth:        $SCENE/truth.json
+  hub log:            $OUT/hub.log
 MSG
 
 if [ -t 0 ] && [ -z "${DEMO_NO_WAIT:-}" ]; then
