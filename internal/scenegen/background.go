@@ -14,31 +14,32 @@ type bgr struct{ B, G, R float64 }
 func (c bgr) mix(o bgr, a float64) bgr {
 	return bgr{c.B + (o.B-c.B)*a, c.G + (o.G-c.G)*a, c.R + (o.R-c.R)*a}
 }
-func (c bgr) add(k float64) bgr    { return bgr{c.B + k, c.G + k, c.R + k} }
-func (c bgr) mul(k float64) bgr    { return bgr{c.B * k, c.G * k, c.R * k} }
-func (c bgr) plus(o bgr) bgr       { return bgr{c.B + o.B, c.G + o.G, c.R + o.R} }
-func clamp8(v float64) uint8       { return uint8(max(0, min(255, math.Round(v)))) }
-func (c bgr) bytes() [3]uint8      { return [3]uint8{clamp8(c.B), clamp8(c.G), clamp8(c.R)} }
-func rgb(r, g, b float64) bgr      { return bgr{b, g, r} }
-func lerp(a, b, t float64) float64 { return a + (b-a)*t }
+func (c bgr) add(k float64) bgr { return bgr{c.B + k, c.G + k, c.R + k} }
+func (c bgr) mul(k float64) bgr { return bgr{c.B * k, c.G * k, c.R * k} }
+func (c bgr) plus(o bgr) bgr    { return bgr{c.B + o.B, c.G + o.G, c.R + o.R} }
+func clamp8(v float64) uint8    { return uint8(max(0, min(255, math.Round(v)))) }
+func (c bgr) bytes() [3]uint8   { return [3]uint8{clamp8(c.B), clamp8(c.G), clamp8(c.R)} }
+func rgb(r, g, b float64) bgr   { return bgr{b, g, r} }
 
-// Palette of the scene (overcast daylight, as in Lima most of the year).
-var (
-	colAsphalt    = rgb(92, 92, 90)
-	colPaint      = rgb(222, 222, 216)
-	colYellow     = rgb(222, 180, 40)
-	colKerb       = rgb(190, 188, 182)
-	colSidewalk   = rgb(165, 162, 155)
-	colVerge      = rgb(150, 135, 112)
-	colSkyLow     = rgb(206, 208, 210)
-	colSkyHigh    = rgb(178, 192, 212)
-	colWindow     = rgb(58, 64, 70)
-	colShutter    = rgb(120, 118, 112)
-	colMarkWhite  = rgb(238, 238, 234)
-	colMarkBlack  = rgb(24, 24, 24)
-	facadeColours = []bgr{rgb(214, 196, 160), rgb(190, 160, 130), rgb(200, 200, 190), rgb(170, 185, 200),
-		rgb(215, 180, 150), rgb(160, 150, 140), rgb(225, 215, 190), rgb(180, 120, 100)}
-)
+// palette holds the scene's colours (overcast daylight, as in Lima most of
+// the year).
+type palette struct {
+	asphalt, paint, yellow, kerb, sidewalk, verge bgr
+	skyLow, skyHigh, window, shutter              bgr
+	markWhite, markBlack                          bgr
+	facades                                       []bgr
+}
+
+func defaultPalette() palette {
+	return palette{
+		asphalt: rgb(92, 92, 90), paint: rgb(222, 222, 216), yellow: rgb(222, 180, 40),
+		kerb: rgb(190, 188, 182), sidewalk: rgb(165, 162, 155), verge: rgb(150, 135, 112),
+		skyLow: rgb(206, 208, 210), skyHigh: rgb(178, 192, 212), window: rgb(58, 64, 70), shutter: rgb(120, 118, 112),
+		markWhite: rgb(238, 238, 234), markBlack: rgb(24, 24, 24),
+		facades: []bgr{rgb(214, 196, 160), rgb(190, 160, 130), rgb(200, 200, 190), rgb(170, 185, 200),
+			rgb(215, 180, 150), rgb(160, 150, 140), rgb(225, 215, 190), rgb(180, 120, 100)},
+	}
+}
 
 // hitKind is what a camera ray meets first.
 type hitKind uint8
@@ -71,6 +72,7 @@ type scenery struct {
 	markers     [][2]float64
 	asphalt     []octave
 	concrete    []octave
+	pal         palette
 }
 
 const (
@@ -79,13 +81,13 @@ const (
 )
 
 func newScenery(cam Camera, road Road, seed uint64) *scenery {
-	s := &scenery{cam: cam, road: road, seed: seed, F: cam.FocalPx(), c: cam.Centre(), markers: road.MarkerPoints()}
+	s := &scenery{cam: cam, road: road, seed: seed, F: cam.FocalPx(), c: cam.Centre(), markers: road.MarkerPoints(), pal: defaultPalette()}
 	s.r, s.d, s.f = cam.axes()
 	s.facL, s.facR = road.FacadeX()
 	s.asphalt = []octave{{0.07, 6, seed ^ 1}, {0.35, 4, seed ^ 2}, {1.8, 5, seed ^ 3}, {9, 6, seed ^ 4}}
 	s.concrete = []octave{{0.1, 4, seed ^ 5}, {1.5, 5, seed ^ 6}}
 	rng := rand.New(rand.NewPCG(seed, 0xb11d))
-	left, right := makeBuildings(rng), makeBuildings(rng)
+	left, right := makeBuildings(rng, s.pal.facades), makeBuildings(rng, s.pal.facades)
 	if road.BuildingsLeft {
 		s.left = left
 	}
@@ -95,14 +97,14 @@ func newScenery(cam Camera, road Road, seed uint64) *scenery {
 	return s
 }
 
-func makeBuildings(rng *rand.Rand) []building {
+func makeBuildings(rng *rand.Rand, colours []bgr) []building {
 	var out []building
 	for y := float64(buildingFromY); y < buildingToY; {
 		l := 6 + rng.Float64()*14
 		floors := 2 + rng.IntN(4)
 		out = append(out, building{
 			y0: y, y1: y + l, height: float64(floors)*3 + 0.4 + rng.Float64()*0.8,
-			colour:  facadeColours[rng.IntN(len(facadeColours))].add(rng.Float64()*16 - 8),
+			colour:  colours[rng.IntN(len(colours))].add(rng.Float64()*16 - 8),
 			windowP: 2.2 + rng.Float64()*1.2,
 		})
 		y += l
@@ -166,7 +168,7 @@ func (s *scenery) shade(D Vec3, kind hitKind, t float64, sub float64) bgr {
 		} else {
 			col = s.ground(P.X, P.Y, ex, ey)
 		}
-		return col.mix(colSkyLow, 1-math.Exp(-t*dn/900))
+		return col.mix(s.pal.skyLow, 1-math.Exp(-t*dn/900))
 	case hitFacadeLeft, hitFacadeRight:
 		P := s.c.add(D.scale(t))
 		cosi := math.Abs(D.X) / dn
@@ -177,10 +179,10 @@ func (s *scenery) shade(D Vec3, kind hitKind, t float64, sub float64) bgr {
 		}
 		b := findBuilding(bs, P.Y)
 		col := s.facade(b, P.Y, P.Z, fp).mul(shadeK)
-		return col.mix(colSkyLow, 1-math.Exp(-t*dn/900))
+		return col.mix(s.pal.skyLow, 1-math.Exp(-t*dn/900))
 	}
 	e := max(0, D.Z/dn)
-	return colSkyLow.mix(colSkyHigh, math.Min(1, e*2.5))
+	return s.pal.skyLow.mix(s.pal.skyHigh, math.Min(1, e*2.5))
 }
 
 func groundFootprint(D, r, d Vec3, h, F float64) (ex, ey float64) {
@@ -230,7 +232,7 @@ func (s *scenery) ground(x, y, ex, ey float64) bgr {
 	sh, kb, sw := r.ShoulderM, r.KerbM, r.SidewalkM
 	fp := 2 * max(ex, ey)
 
-	asphalt := colAsphalt.add(fractal(s.asphalt, x, y, fp))
+	asphalt := s.pal.asphalt.add(fractal(s.asphalt, x, y, fp))
 	// Darker wheel paths 0.85 m either side of each lane centre.
 	for i := range r.Lanes() {
 		c := r.LaneCentreX(i)
@@ -240,9 +242,9 @@ func (s *scenery) ground(x, y, ex, ey float64) bgr {
 			}
 		}
 	}
-	concrete := colSidewalk.add(fractal(s.concrete, x, y, fp) - 45*periodicCov(y+0.01, ey, 1.2, 0.03))
-	kerb := colKerb.add(fractal(s.concrete[:1], x, y, fp))
-	verge := colVerge.add(1.5 * fractal(s.asphalt, x, y, fp))
+	concrete := s.pal.sidewalk.add(fractal(s.concrete, x, y, fp) - 45*periodicCov(y+0.01, ey, 1.2, 0.03))
+	kerb := s.pal.kerb.add(fractal(s.concrete[:1], x, y, fp))
+	verge := s.pal.verge.add(1.5 * fractal(s.asphalt, x, y, fp))
 
 	bands := [...]struct {
 		a, b float64
@@ -268,8 +270,8 @@ func (s *scenery) ground(x, y, ex, ey float64) bgr {
 		return col
 	}
 	lw := r.LineWidthM
-	paint := colPaint.add(0.4 * fractal(s.asphalt[:2], x, y, fp))
-	yellow := colYellow.add(0.4 * fractal(s.asphalt[:2], x, y, fp))
+	paint := s.pal.paint.add(0.4 * fractal(s.asphalt[:2], x, y, fp))
+	yellow := s.pal.yellow.add(0.4 * fractal(s.asphalt[:2], x, y, fp))
 	col = col.mix(paint, cov(xl, xl+lw, x, ex)+cov(xr-lw, xr, x, ex))
 	if r.LanesToward > 0 && r.LanesAway > 0 {
 		col = col.mix(yellow, cov(r.CentreX-0.06-lw, r.CentreX-0.06, x, ex)+cov(r.CentreX+0.06, r.CentreX+0.06+lw, x, ex))
@@ -320,7 +322,7 @@ func (s *scenery) paintMarkers(col bgr, x, y, ex, ey float64) bgr {
 		cyl, cyh := cov(my-h, my, y, ey), cov(my, my+h, y, ey)
 		white := cxl*cyl + cxr*cyh
 		black := cxl*cyh + cxr*cyl
-		col = col.mul(1 - white - black).plus(colMarkWhite.mul(white)).plus(colMarkBlack.mul(black))
+		col = col.mul(1 - white - black).plus(s.pal.markWhite.mul(white)).plus(s.pal.markBlack.mul(black))
 	}
 	return col
 }
@@ -341,18 +343,18 @@ func (s *scenery) roof(x, y, fp float64) bgr {
 // facade shades a building front at along-road position y and height z.
 func (s *scenery) facade(b *building, y, z, fp float64) bgr {
 	if b == nil {
-		return colSkyLow
+		return s.pal.skyLow
 	}
 	col := b.colour.add(fractal(s.concrete[:1], y, z, fp))
 	ly := y - b.y0
 	floors := math.Floor(b.height / 3)
 	// Ground floor: a shop shutter across most of the front.
 	shut := cov(0.6, b.y1-b.y0-0.6, ly, fp) * cov(0.15, 2.6, z, fp)
-	col = col.mix(colShutter.add(-20*periodicCov(z, fp, 0.12, 0.02)), shut)
+	col = col.mix(s.pal.shutter.add(-20*periodicCov(z, fp, 0.12, 0.02)), shut)
 	// Upper floors: rows of windows.
 	for k := 1.0; k < floors; k++ {
 		if c := cov(3*k+0.9, 3*k+2.3, z, fp); c > 0 {
-			col = col.mix(colWindow, c*cov(0.5, b.y1-b.y0-0.5, ly, fp)*periodicCov(ly-0.6, fp, b.windowP, 1.3))
+			col = col.mix(s.pal.window, c*cov(0.5, b.y1-b.y0-0.5, ly, fp)*periodicCov(ly-0.6, fp, b.windowP, 1.3))
 		}
 	}
 	// A lighter parapet at the top.

@@ -68,4 +68,21 @@
 // it is, and (with zero roll) the box bottom centre is exactly the
 // projection of the ground point and the box width is the car width at
 // that depth.
+//
+// # Sprites
+//
+// Each photo's car box comes from the agent's YOLOX-Nano detector (a stored
+// table, photos.csv, or a live CarFinder), else from the plate box (car ≈ 4.5
+// plate widths, flagged as BoxFromPlate). Only boxes clear of the photo's
+// borders count as whole cars. GrabCut, seeded with a car-shaped prior and
+// the plate, cuts the car out; the sprite is then cropped to the
+// silhouette, so its bottom row is where the tyres meet the road. Cars
+// driving towards the camera get front photos, cars driving away rear ones.
+//
+// # Limits
+//
+// Billboards have no depth: the roof and sides a high camera would see are
+// missing (a soft shadow stands for the body), and in the side view cars
+// show their front or rear. No motion blur, rolling shutter, lens
+// distortion or lighting change. Occlusion in the truth is box overlap.
 package scenegen
