@@ -294,7 +294,7 @@ func (s *Server) play(ctx context.Context, dm *decode.Demuxer, stream *gortsplib
 	case *format.H265:
 		enc, err = f.CreateEncoder()
 	default:
-		err = fmt.Errorf("unsupported format %s", forma.Codec())
+		err = fmt.Errorf("unsupported format %s", forma.RTPMap())
 	}
 	if err != nil {
 		return err

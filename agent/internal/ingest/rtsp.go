@@ -310,7 +310,7 @@ func (ss *rtspSession) pickTrack(desc *description.Session) (*description.Media,
 	var codecs []string
 	for _, m := range desc.Medias {
 		for _, f := range m.Formats {
-			codecs = append(codecs, f.Codec())
+			codecs = append(codecs, f.RTPMap())
 		}
 	}
 	return nil, fmt.Errorf("ingest: %s has no H.264 or H.265 video track (tracks: %s)", ss.src.url, strings.Join(codecs, ", "))
