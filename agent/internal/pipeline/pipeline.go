@@ -51,6 +51,10 @@ type Config struct {
 	// SurveyMargin widens the surveyed area by this fraction of its size on
 	// each side (default 0.15, at least 2 m).
 	SurveyMargin float64
+	// MinBoxHeightPx ignores, for speeds, boxes shorter than this: a small
+	// vehicle's box edges are placed less reliably (its lower edge above all,
+	// where a bumper meets the road with little contrast). 0 uses every box.
+	MinBoxHeightPx float64
 }
 
 // DefaultConfig returns the defaults used by replay and the service.
@@ -355,6 +359,10 @@ func (p *Pipeline) observe(st *trackState, o track.Observation) {
 	// the road: its bottom centre would be a false ground point.
 	const edge = 2
 	if b := o.Box; b.X1 <= edge || b.Y2 >= p.frameH-edge || b.X2 >= p.frameW-edge {
+		st.outside++
+		return
+	}
+	if float64(o.Box.H()) < p.cfg.MinBoxHeightPx {
 		st.outside++
 		return
 	}
