@@ -47,6 +47,7 @@ Field technicians use its calibrate, camera and event commands on site.`,
 		newSimulateCameraCmd(g),
 		newReplayCmd(g),
 		newWatchCmd(g),
+		newEvidenceCmd(g),
 	)
 	return root
 }
