@@ -204,6 +204,10 @@ func runScenario(t *testing.T, sc scenario) {
 
 	// Bad input and duplicates, straight onto the broker.
 	pub := dialRaw(t, sc.brokerURL, "e2e-raw-"+suffix)
+	t.Cleanup(func() {
+		// The agent's status is retained by the broker: clear it so a shared broker keeps no debris.
+		publishRetainedClear(pub, event.Topic(device, event.KindStatus))
+	})
 	now := time.Now().UTC()
 	dup, err := event.New(device, now, &event.Infraction{Type: event.RedLight, CameraID: device, DetectedAt: now,
 		Plate: "XYZ-987", PlateReadable: true, OCRConfidence: 0.91})
@@ -285,6 +289,12 @@ func dialRaw(t *testing.T, brokerURL, clientID string) *paho.Client {
 	}
 	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
 	return c
+}
+
+func publishRetainedClear(c *paho.Client, topic string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = c.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Retain: true})
 }
 
 func publishRaw(t *testing.T, c *paho.Client, topic string, payload []byte) {
