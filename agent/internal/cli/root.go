@@ -48,6 +48,7 @@ Field technicians use its calibrate, camera and event commands on site.`,
 		newReplayCmd(g),
 		newWatchCmd(g),
 		newEvidenceCmd(g),
+		newPlatesCmd(g),
 	)
 	return root
 }
