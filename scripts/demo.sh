@@ -71,7 +71,7 @@ bin/agent watch --rtsp "rtsp://$RTSP2/cam" --calibration "$SCENE/cal.json" --dur
 wait "$W1" || true
 
 say "replay the scene clip at full speed and compare every measured speed with the truth"
-bin/agent replay --video "$SCENE/clip.mp4" --calibration "$SCENE/cal.json" --events "$SCENE/tracks.jsonl" \
+bin/agent replay --video "$SCENE/clip.mp4" --calibration "$SCENE/cal.json" --plates brazil --events "$SCENE/tracks.jsonl" \
   --annotate "$SCENE/annotated.mp4" --log-level warn
 go run ./internal/speedcheck/cmd/speedcheck --truth "$SCENE/truth.json" --events "$SCENE/tracks.jsonl"
 

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/vigia-pe/vigia/internal/scenegen"
 )
@@ -27,6 +28,7 @@ type Track struct {
 	TEnd      float64    `json:"t_end"`
 	Frames    int        `json:"frames"`
 	LastBox   [4]float64 `json:"last_box"`
+	Plate     string     `json:"plate"`
 }
 
 // ReadTracks reads the "track" lines of a JSON Lines file.
@@ -65,6 +67,8 @@ type Match struct {
 	SigmaKmh    float64
 	ErrorKmh    float64 // measured - true
 	IoU         float64
+	// TruePlate and Plate are the car's plate and the plate read ("" when unread).
+	TruePlate, Plate string
 }
 
 // Report summarises a comparison.
@@ -82,6 +86,9 @@ type Report struct {
 	MaxAbsKmh       float64
 	WithinOneSigma  int
 	WithinTwoSigmas int
+	// PlatesRight and PlatesWrong count matched tracks whose plate was read
+	// correctly or wrongly (separators ignored); unread plates count in neither.
+	PlatesRight, PlatesWrong int
 }
 
 func iou(a, b [4]float64) float64 {
@@ -101,7 +108,7 @@ func Compare(truth *scenegen.Truth, tracks []Track) Report {
 	var rep Report
 	perCar := map[int]int{}
 	for _, tr := range tracks {
-		bestCar, bestIoU, bestTrue := -1, 0.3, 0.0
+		bestCar, bestIoU, bestTrue, bestPlate := -1, 0.3, 0.0, ""
 		for i := range truth.Cars {
 			c := &truth.Cars[i]
 			for _, cf := range c.Track {
@@ -109,7 +116,7 @@ func Compare(truth *scenegen.Truth, tracks []Track) Report {
 					continue
 				}
 				if v := iou(tr.LastBox, cf.Box); v > bestIoU {
-					bestCar, bestIoU = c.ID, v
+					bestCar, bestIoU, bestPlate = c.ID, v, c.Plate
 					bestTrue = meanSpeed(c, tr.TStart, tr.TEnd)
 				}
 			}
@@ -124,7 +131,14 @@ func Compare(truth *scenegen.Truth, tracks []Track) Report {
 		}
 		perCar[bestCar]++
 		m := Match{TrackID: tr.TrackID, CarID: bestCar, TrueKmh: bestTrue, MeasuredKmh: *tr.SpeedKmh,
-			ErrorKmh: *tr.SpeedKmh - bestTrue, IoU: bestIoU}
+			ErrorKmh: *tr.SpeedKmh - bestTrue, IoU: bestIoU, TruePlate: bestPlate, Plate: tr.Plate}
+		switch {
+		case tr.Plate == "":
+		case strings.ReplaceAll(tr.Plate, "-", "") == strings.ReplaceAll(bestPlate, "-", ""):
+			rep.PlatesRight++
+		default:
+			rep.PlatesWrong++
+		}
 		if tr.Sigma != nil {
 			m.SigmaKmh = *tr.Sigma
 		}
@@ -175,12 +189,13 @@ func meanSpeed(c *scenegen.CarTruth, t0, t1 float64) float64 {
 
 // Print writes a human-readable table.
 func (r Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "%-6s %-6s %10s %12s %8s %8s\n", "car", "track", "true km/h", "measured", "± (1σ)", "error")
+	fmt.Fprintf(w, "%-6s %-6s %10s %12s %8s %8s  %-9s %s\n", "car", "track", "true km/h", "measured", "± (1σ)", "error", "plate", "read")
 	for _, m := range r.Matches {
-		fmt.Fprintf(w, "%-6d %-6d %10.1f %12.2f %8.2f %+8.2f\n", m.CarID, m.TrackID, m.TrueKmh, m.MeasuredKmh, m.SigmaKmh, m.ErrorKmh)
+		fmt.Fprintf(w, "%-6d %-6d %10.1f %12.2f %8.2f %+8.2f  %-9s %s\n", m.CarID, m.TrackID, m.TrueKmh, m.MeasuredKmh, m.SigmaKmh, m.ErrorKmh, m.TruePlate, m.Plate)
 	}
 	fmt.Fprintf(w, "%d speeds: mean |error| %.2f km/h, max %.2f km/h; within 1σ %d, within 2σ %d\n",
 		len(r.Matches), r.MeanAbsKmh, r.MaxAbsKmh, r.WithinOneSigma, r.WithinTwoSigmas)
 	fmt.Fprintf(w, "missed cars %v, fragmented cars %d, tracks without speed %d, tracks on no car %d\n",
 		r.MissedCars, r.Fragmented, len(r.NoSpeed), len(r.Unmatched))
+	fmt.Fprintf(w, "plates: %d read right, %d read wrong, %d unread\n", r.PlatesRight, r.PlatesWrong, len(r.Matches)-r.PlatesRight-r.PlatesWrong)
 }

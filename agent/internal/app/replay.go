@@ -119,6 +119,9 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 	if err != nil {
 		return sum, err
 	}
+	if det.Plates != nil {
+		pl.SetPlateReader(det.Plates)
+	}
 
 	var out io.Writer = os.Stdout
 	if opt.Events != "" && opt.Events != "-" {

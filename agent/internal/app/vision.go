@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/vigia-pe/vigia/agent/internal/infer"
+	"github.com/vigia-pe/vigia/agent/internal/plate"
 	"github.com/vigia-pe/vigia/calibration"
 	"github.com/vigia-pe/vigia/models"
 )
@@ -24,6 +25,9 @@ type DetectorOptions struct {
 	Tiles      string // "CxR" (e.g. 3x2) or "" for none
 	// WholeView adds the whole frame (or ROI) as an extra view when tiling.
 	WholeView bool
+	// PlateFormat, when not empty, also loads the plate detector and reader
+	// (peru, brazil or any) into the same ONNX Runtime environment.
+	PlateFormat string
 }
 
 // ParseTiles reads "CxR".
@@ -44,15 +48,25 @@ func ParseTiles(s string) (cols, rows int, err error) {
 	return cols, rows, nil
 }
 
-// Detector owns an ONNX Runtime environment and one detector.
+// Detector owns the process's ONNX Runtime environment, the vehicle
+// detector and, when asked for, the plate recognizer.
 type Detector struct {
 	*infer.ORTDetector
-	rt *infer.Runtime
+	// Plates is nil unless DetectorOptions.PlateFormat was set.
+	Plates *plate.Recognizer
+	rt     *infer.Runtime
 }
 
-// Close releases the detector, then the runtime.
+// Close releases the models, then the runtime (plate models first: the
+// runtime does not count them).
 func (d *Detector) Close() error {
-	err := d.ORTDetector.Close()
+	var err error
+	if d.Plates != nil {
+		err = d.Plates.Close()
+	}
+	if cerr := d.ORTDetector.Close(); err == nil {
+		err = cerr
+	}
 	if cerr := d.rt.Close(); err == nil {
 		err = cerr
 	}
@@ -82,7 +96,18 @@ func NewDetector(opt DetectorOptions, roi image.Rectangle, log *slog.Logger) (*D
 		rt.Close()
 		return nil, err
 	}
-	return &Detector{ORTDetector: det, rt: rt}, nil
+	d := &Detector{ORTDetector: det, rt: rt}
+	if opt.PlateFormat != "" {
+		f, err := plate.ParseFormat(opt.PlateFormat)
+		if err == nil {
+			d.Plates, err = plate.New(rt, plate.Config{ModelsDir: opt.ModelsDir, Threads: opt.Threads, Format: f}, log)
+		}
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // RoadROI returns the bounding box, in pixels, of the calibration's road or

@@ -89,6 +89,7 @@ func addVisionFlags(f *pflag.FlagSet, opt *app.ReplayOptions, noGate *bool) {
 	f.StringVar(&opt.Detector.Tiles, "tiles", "", "detect on CxR overlapping tiles of the road region (e.g. 3x2) for small, distant vehicles")
 	f.BoolVar(&opt.Detector.WholeView, "tiles-whole", true, "with --tiles, also detect on the whole region (catches vehicles cut by tile edges)")
 	f.BoolVar(noGate, "no-gate", false, "detect on every frame (disable motion gating)")
+	f.StringVar(&opt.Detector.PlateFormat, "plates", "", "read plates in this format (peru, brazil or any); empty: no plate reading")
 	f.Float64Var(&opt.Pipeline.MinBoxHeightPx, "min-box-height", opt.Pipeline.MinBoxHeightPx, "ignore, for speeds, vehicle boxes shorter than this many pixels")
 }
 

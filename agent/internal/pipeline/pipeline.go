@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sort"
 	"time"
 
 	"github.com/vigia-pe/vigia/agent/internal/frame"
 	"github.com/vigia-pe/vigia/agent/internal/infer"
 	"github.com/vigia-pe/vigia/agent/internal/motion"
+	"github.com/vigia-pe/vigia/agent/internal/plate"
 	"github.com/vigia-pe/vigia/agent/internal/speed"
 	"github.com/vigia-pe/vigia/agent/internal/track"
 	"github.com/vigia-pe/vigia/calibration"
@@ -22,6 +24,11 @@ import (
 // Detector finds objects in a frame.
 type Detector interface {
 	Detect(f *frame.Frame) ([]infer.Detection, error)
+}
+
+// PlateReader finds and reads the plates inside a vehicle's box.
+type PlateReader interface {
+	RecognizeVehicle(f *frame.Frame, v infer.Box) ([]plate.Result, error)
 }
 
 // timedDetector is implemented by detectors that report per-stage timings.
@@ -51,10 +58,46 @@ type Config struct {
 	// SurveyMargin widens the surveyed area by this fraction of its size on
 	// each side (default 0.15, at least 2 m).
 	SurveyMargin float64
+	// Plates configures plate reading (when a PlateReader is set).
+	Plates PlateConfig
 	// MinBoxHeightPx ignores, for speeds, boxes shorter than this: a small
 	// vehicle's box edges are placed less reliably (its lower edge above all,
 	// where a bumper meets the road with little contrast). 0 uses every box.
 	MinBoxHeightPx float64
+}
+
+// PlateConfig paces plate reading: each read costs a plate detection and
+// an OCR pass, so a vehicle is read on some of its frames only, until
+// enough reads agree.
+type PlateConfig struct {
+	// Agree stops reading a vehicle after this many agreeing reads (default 3).
+	Agree int
+	// Every reads a vehicle at most every this many of its frames (default 2).
+	Every int
+	// MinBoxHeightPx skips vehicles smaller than this (default 48): their plates are unreadable.
+	MinBoxHeightPx float32
+	// MaxPerFrame bounds the reads per frame, fewest-read vehicles first (default 2).
+	MaxPerFrame int
+	// MinConfidence marks weaker reads unreadable (default 0.7).
+	MinConfidence float32
+}
+
+func (c *PlateConfig) defaults() {
+	if c.Agree <= 0 {
+		c.Agree = 3
+	}
+	if c.Every <= 0 {
+		c.Every = 2
+	}
+	if c.MinBoxHeightPx <= 0 {
+		c.MinBoxHeightPx = 48
+	}
+	if c.MaxPerFrame <= 0 {
+		c.MaxPerFrame = 2
+	}
+	if c.MinConfidence <= 0 {
+		c.MinConfidence = plate.DefaultMinConfidence
+	}
 }
 
 // DefaultConfig returns the defaults used by replay and the service.
@@ -88,6 +131,11 @@ type TrackResult struct {
 	DistanceM float64 `json:"distance_m,omitempty"`
 	// HeadingDeg is the direction of travel in the calibration's ground frame.
 	HeadingDeg *float64 `json:"heading_deg,omitempty"`
+	// Plate is the fused plate text in its official form; empty when unread
+	// or unreadable (PlateReads says how many frames were read).
+	Plate           string  `json:"plate,omitempty"`
+	PlateConfidence float64 `json:"plate_confidence,omitempty"`
+	PlateReads      int     `json:"plate_reads,omitempty"`
 	// LastBox is the last measured box, pixels [x1,y1,x2,y2].
 	LastBox [4]float32 `json:"last_box"`
 	// Vehicle is true for vehicle classes.
@@ -118,7 +166,7 @@ type FrameResult struct {
 
 // Timings are the per-stage durations of one frame.
 type Timings struct {
-	Gate, Preprocess, Inference, Postprocess, Detect, Track, Speed time.Duration
+	Gate, Preprocess, Inference, Postprocess, Detect, Track, Speed, Plates time.Duration
 }
 
 // Stats counts over the pipeline's life.
@@ -140,6 +188,7 @@ type Pipeline struct {
 	classes  map[string]bool
 	vehicles map[string]bool
 	speeds   map[int64]*trackState
+	plates   PlateReader
 	origin   time.Time // capture time of the first frame
 	matched  []*track.Track
 	frameW   float32
@@ -150,11 +199,14 @@ type Pipeline struct {
 }
 
 type trackState struct {
-	sp       *speed.Track
-	outside  int // samples outside the measurement region or cut by the picture's edge
-	frames   int
-	scoreSum float64
-	speedErr error
+	fusion    *plate.Fusion
+	plateTry  int // frames since the last plate read
+	plateRead int // plate reads attempted
+	sp        *speed.Track
+	outside   int // samples outside the measurement region or cut by the picture's edge
+	frames    int
+	scoreSum  float64
+	speedErr  error
 }
 
 // New builds a pipeline. cal may be nil: tracks are then reported without speeds.
@@ -238,6 +290,12 @@ func set(xs []string) map[string]bool {
 	return m
 }
 
+// SetPlateReader enables plate reading on vehicle tracks.
+func (p *Pipeline) SetPlateReader(r PlateReader) {
+	p.plates = r
+	p.cfg.Plates.defaults()
+}
+
 // Stats returns the counters.
 func (p *Pipeline) Stats() Stats { return p.stats }
 
@@ -316,11 +374,63 @@ func (p *Pipeline) Process(f *frame.Frame) (FrameResult, error) {
 		}
 		res.Active = append(res.Active, a)
 	}
+	res.Timings.Speed = time.Since(t2)
+	if p.plates != nil {
+		t3 := time.Now()
+		if err := p.readPlates(f, matched); err != nil {
+			return res, fmt.Errorf("pipeline: frame %d: %w", f.Seq, err)
+		}
+		res.Timings.Plates = time.Since(t3)
+	}
 	for _, t := range p.tracker.Ended() {
 		res.Ended = append(res.Ended, p.finish(t))
 	}
-	res.Timings.Speed = time.Since(t2)
 	return res, nil
+}
+
+// readPlates reads the plates of a few of this frame's vehicles: those big
+// enough, not yet settled, least-read first.
+func (p *Pipeline) readPlates(f *frame.Frame, matched []*track.Track) error {
+	cfg := p.cfg.Plates
+	type cand struct {
+		st  *trackState
+		box infer.Box
+	}
+	var cands []cand
+	for _, t := range matched {
+		st := p.speeds[t.ID()]
+		obs, ok := t.Last()
+		if st == nil || !ok || !p.vehicles[t.Label()] {
+			continue
+		}
+		if st.fusion == nil {
+			st.fusion = plate.NewFusion(cfg.Agree, cfg.MinConfidence)
+		}
+		st.plateTry++
+		if st.fusion.Done() || obs.Box.H() < cfg.MinBoxHeightPx || st.plateTry < cfg.Every {
+			continue
+		}
+		cands = append(cands, cand{st, obs.Box})
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].st.plateRead < cands[j].st.plateRead })
+	for _, c := range cands[:min(len(cands), cfg.MaxPerFrame)] {
+		results, err := p.plates.RecognizeVehicle(f, c.box)
+		if err != nil {
+			return err
+		}
+		c.st.plateTry, c.st.plateRead = 0, c.st.plateRead+1
+		// The vehicle crop may hold a neighbour's plate too: take the most confident read.
+		var best *plate.Result
+		for i := range results {
+			if best == nil || results[i].Confidence > best.Confidence {
+				best = &results[i]
+			}
+		}
+		if best != nil {
+			c.st.fusion.Add(best.Read)
+		}
+	}
+	return nil
 }
 
 // Flush ends every live track (end of stream) and returns their results.
@@ -391,6 +501,12 @@ func (p *Pipeline) finish(t *track.Track) TrackResult {
 	if st == nil {
 		r.SpeedNote = "never matched"
 		return r
+	}
+	if st.fusion != nil {
+		r.PlateReads = st.plateRead
+		if rd := st.fusion.Result(); rd.Readable {
+			r.Plate, r.PlateConfidence = rd.Text, round(float64(rd.Confidence), 3)
+		}
 	}
 	r.TStart = round(r.FirstSeen.Sub(p.origin).Seconds(), 3)
 	r.TEnd = round(r.LastSeen.Sub(p.origin).Seconds(), 3)

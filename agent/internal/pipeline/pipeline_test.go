@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigia-pe/vigia/agent/internal/frame"
 	"github.com/vigia-pe/vigia/agent/internal/infer"
+	"github.com/vigia-pe/vigia/agent/internal/plate"
 	"github.com/vigia-pe/vigia/calibration"
 	"github.com/vigia-pe/vigia/calibration/calibtest"
 )
@@ -175,5 +176,44 @@ func BenchmarkProcessTracking(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// fakePlates reads a fixed plate, with one misread, and counts its calls.
+type fakePlates struct{ calls int }
+
+func (f *fakePlates) RecognizeVehicle(_ *frame.Frame, _ infer.Box) ([]plate.Result, error) {
+	f.calls++
+	text := "ABC-123"
+	if f.calls == 2 {
+		text = "A8C-123"
+	}
+	return []plate.Result{{Read: plate.Read{Text: text, Confidence: 0.9, Readable: true}}}, nil
+}
+
+func TestPlatesAreReadUntilReadsAgree(t *testing.T) {
+	cam := calibtest.Street()
+	t0 := time.Now()
+	det := &sceneDetector{cam: cam, cars: []car{{lane: 1.75, y0: 9, kmh: 30}}, t0: t0, rng: rand.New(rand.NewPCG(1, 1))}
+	cfg := DefaultConfig()
+	cfg.Gate = false
+	p, err := New(cfg, det, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := &fakePlates{}
+	p.SetPlateReader(fp)
+	for i := range 60 {
+		if _, err := p.Process(&frame.Frame{Seq: int64(i), Width: cam.W, Height: cam.H, Captured: t0.Add(time.Duration(i) * 66 * time.Millisecond)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := p.Flush()
+	if len(res) != 1 || res[0].Plate != "ABC-123" || res[0].PlateConfidence < 0.7 {
+		t.Fatalf("got %+v", res)
+	}
+	// Three agreeing reads settle the plate (the misread needs a fourth): no more calls after that.
+	if fp.calls != 4 || res[0].PlateReads != 4 {
+		t.Fatalf("%d plate reads, want 4 (stop once 3 agree)", fp.calls)
 	}
 }
