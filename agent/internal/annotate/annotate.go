@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/png"
 	"io"
 	"os/exec"
 	"strings"
@@ -122,4 +123,55 @@ func (w *Writer) Close() error {
 		return fmt.Errorf("annotate: ffmpeg: %w (%s)", err, strings.TrimSpace(w.stderr.String()))
 	}
 	return nil
+}
+
+// Snapshot draws an infraction's vehicle box and caption lines onto a copy
+// of f and returns it as a JPEG (quality 92).
+func Snapshot(f *frame.Frame, box [4]float32, lines []string) ([]byte, error) {
+	if f.Stride != 3*f.Width {
+		return nil, fmt.Errorf("annotate: frame %d: padded rows (stride %d) not supported", f.Seq, f.Stride)
+	}
+	buf := append([]byte(nil), f.BGR[:f.Height*f.Stride]...)
+	mat, err := gocv.NewMatFromBytes(f.Height, f.Width, gocv.MatTypeCV8UC3, buf)
+	if err != nil {
+		return nil, fmt.Errorf("annotate: snapshot: %w", err)
+	}
+	defer mat.Close()
+	scale := max(float64(f.Width)/1280, 0.5)
+	red := color.RGBA{230, 30, 30, 255}
+	gocv.Rectangle(&mat, image.Rect(int(box[0]), int(box[1]), int(box[2]), int(box[3])), red, max(2, int(3*scale)))
+	font := 0.55 * scale
+	lineH := int(26 * scale)
+	panelH := lineH*len(lines) + 10
+	gocv.Rectangle(&mat, image.Rect(0, 0, f.Width, panelH), color.RGBA{0, 0, 0, 255}, -1)
+	for i, l := range lines {
+		gocv.PutText(&mat, l, image.Pt(8, lineH*(i+1)), gocv.FontHersheySimplex, font, color.RGBA{255, 255, 255, 255}, 1)
+	}
+	jpg, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, mat, []int{gocv.IMWriteJpegQuality, 92})
+	if err != nil {
+		return nil, fmt.Errorf("annotate: snapshot: %w", err)
+	}
+	defer jpg.Close()
+	return append([]byte(nil), jpg.GetBytes()...), nil
+}
+
+// PNG encodes the region r of f as a PNG (a plate crop).
+func PNG(f *frame.Frame, r image.Rectangle) ([]byte, error) {
+	r = r.Intersect(image.Rect(0, 0, f.Width, f.Height))
+	if r.Empty() {
+		return nil, fmt.Errorf("annotate: empty crop")
+	}
+	img := image.NewRGBA(image.Rect(0, 0, r.Dx(), r.Dy()))
+	for y := 0; y < r.Dy(); y++ {
+		for x := 0; x < r.Dx(); x++ {
+			b, g, rr := f.At(r.Min.X+x, r.Min.Y+y)
+			i := img.PixOffset(x, y)
+			img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = rr, g, b, 255
+		}
+	}
+	var out bytes.Buffer
+	if err := png.Encode(&out, img); err != nil {
+		return nil, fmt.Errorf("annotate: png: %w", err)
+	}
+	return out.Bytes(), nil
 }

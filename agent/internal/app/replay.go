@@ -14,11 +14,33 @@ import (
 
 	"github.com/vigia-pe/vigia/agent/internal/annotate"
 	"github.com/vigia-pe/vigia/agent/internal/decode"
+	"github.com/vigia-pe/vigia/agent/internal/evidence"
 	"github.com/vigia-pe/vigia/agent/internal/frame"
 	"github.com/vigia-pe/vigia/agent/internal/ingest"
 	"github.com/vigia-pe/vigia/agent/internal/pipeline"
+	"github.com/vigia-pe/vigia/agent/internal/rules"
 	"github.com/vigia-pe/vigia/calibration"
+	"github.com/vigia-pe/vigia/shared/event"
+	shared "github.com/vigia-pe/vigia/shared/evidence"
 )
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// modelVersions lists the models that take part in a citation.
+func modelVersions(det *Detector) map[string]shared.Model {
+	info := det.Info()
+	m := map[string]shared.Model{info.Model: {Version: info.Version}}
+	if det.Plates != nil {
+		m["lpd-yunet"] = shared.Model{Version: "2023mar"}
+		m["plate-ocr-cct-xs-v2-global"] = shared.Model{Version: "v2"}
+	}
+	return m
+}
 
 // ReplayOptions configure a replay of a video file, or (with RTSP set) a
 // live run on a camera stream.
@@ -43,6 +65,16 @@ type ReplayOptions struct {
 	MaxWidth    int // decode downscale; 0 keeps the source size
 	Detector    DetectorOptions
 	Pipeline    pipeline.Config
+	// Evidence, when set, is the data directory where signed evidence
+	// packages of cited infractions are written (<dir>/evidence/...), with
+	// the device key in <dir>/keys.
+	Evidence string
+	// SpeedLimitKmh overrides the calibration's speed zones (0: use them).
+	SpeedLimitKmh float64
+	// ToleranceKmh is the legal speed tolerance (Peru: 5).
+	ToleranceKmh float64
+	// DeviceID and CameraID name the agent and the camera in the events.
+	DeviceID, CameraID string
 	// Progress, when not nil, receives progress updates (done frames, total or 0).
 	Progress func(done, total int64)
 }
@@ -65,8 +97,10 @@ type ReplaySummary struct {
 	// Dropped counts live frames skipped because analysis was busy.
 	Dropped           int64
 	Tracks, WithSpeed int64
-	Elapsed           time.Duration
-	FPS               float64
+	// Infractions counts the infractions cited (with a calibration).
+	Infractions int
+	Elapsed     time.Duration
+	FPS         float64
 	// Stage sums over processed frames.
 	Preprocess, Inference, Postprocess, Track time.Duration
 }
@@ -122,6 +156,18 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 	if det.Plates != nil {
 		pl.SetPlateReader(det.Plates)
 	}
+	var engine *rules.Engine
+	if cal != nil {
+		rc := rules.DefaultConfig()
+		rc.Speed.OverrideLimitKmh = opt.SpeedLimitKmh
+		if opt.ToleranceKmh > 0 {
+			rc.Speed.ToleranceKmh = opt.ToleranceKmh
+		}
+		if engine, err = rules.New(cal, rc, log); err != nil {
+			return sum, err
+		}
+		pl.SetRules(engine)
+	}
 
 	var out io.Writer = os.Stdout
 	if opt.Events != "" && opt.Events != "-" {
@@ -133,6 +179,25 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 		out = f
 	}
 	enc := json.NewEncoder(out)
+	var cite *citer
+	if engine != nil {
+		var w *evidence.Writer
+		if opt.Evidence != "" {
+			dev := opt.DeviceID
+			if dev == "" {
+				dev = "replay"
+			}
+			if w, err = evidence.NewWriter(evidence.Config{DataDir: opt.Evidence, DeviceID: dev, AgentVersion: agentVersion()}, log); err != nil {
+				return sum, err
+			}
+		}
+		cite, err = newCiter(nonEmpty(opt.DeviceID, "replay"), nonEmpty(opt.CameraID, nonEmpty(cal.DeviceID, "replay")),
+			cal, w, det.Plates, modelVersions(det), log, func(env event.Envelope) error { return enc.Encode(env) })
+		if err != nil {
+			return sum, err
+		}
+		defer cite.close()
+	}
 	var src ingest.Source
 	if live {
 		src, err = ingest.NewRTSP(ingest.RTSPConfig{URL: opt.RTSP, Transport: opt.Transport,
@@ -150,7 +215,7 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 		ctx, cancel = context.WithTimeout(ctx, opt.Duration)
 		defer cancel()
 	}
-	sink := &replaySink{pl: pl, enc: enc, cancel: cancel, progress: opt.Progress, total: info.Frames, sum: &sum,
+	sink := &replaySink{pl: pl, enc: enc, cancel: cancel, cite: cite, progress: opt.Progress, total: info.Frames, sum: &sum,
 		annotatePath: opt.Annotate, fps: info.FrameRate}
 	start := time.Now()
 	var runErr error
@@ -163,8 +228,18 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 	defer sink.mu.Unlock()
 	writer := sink.writer
 	if sink.err == nil {
-		for _, r := range pl.Flush() {
+		ended, vs := pl.Flush()
+		for _, r := range ended {
 			sink.emit(r)
+		}
+		if cite != nil {
+			if err := cite.onFrame(&frame.Frame{PTS: cite.lastPTS, Captured: cite.origin.Add(cite.lastPTS)},
+				pipeline.FrameResult{Violations: vs, Ended: ended}); err != nil {
+				sink.err = err
+			} else if err := cite.flush(true); err != nil {
+				sink.err = err
+			}
+			sum.Infractions = cite.count
 		}
 	}
 	if writer != nil {
@@ -208,6 +283,7 @@ type replaySink struct {
 	annotatePath string
 	fps          float64
 	dropped      atomic.Int64
+	cite         *citer
 	lastLatency  time.Duration
 	cancel       context.CancelFunc
 	progress     func(done, total int64)
@@ -218,7 +294,11 @@ type replaySink struct {
 	err          error
 }
 
-func (s *replaySink) OnPacket(ingest.Packet) {}
+func (s *replaySink) OnPacket(p ingest.Packet) {
+	if s.cite != nil {
+		s.cite.onPacket(p)
+	}
+}
 
 func (s *replaySink) OnFrame(f *frame.Frame) {
 	s.mu.Lock()
@@ -239,6 +319,13 @@ func (s *replaySink) OnFrame(f *frame.Frame) {
 	s.sum.Track += r.Timings.Track
 	for _, t := range r.Ended {
 		s.emit(t)
+	}
+	if s.cite != nil {
+		// Before annotation draws on f: the evidence keeps the clean picture.
+		if err := s.cite.onFrame(f, r); err != nil {
+			s.fail(err)
+			return
+		}
 	}
 	if s.annotatePath != "" && s.writer == nil {
 		// Sized on the first frame: a live stream's size is known only now.

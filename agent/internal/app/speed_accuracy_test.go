@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/ed25519"
 	"io"
 	"log/slog"
 	"os"
@@ -10,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigia-pe/vigia/agent/internal/evidence"
 	"github.com/vigia-pe/vigia/calibration"
 	"github.com/vigia-pe/vigia/internal/scenegen"
 	"github.com/vigia-pe/vigia/internal/speedcheck"
 	"github.com/vigia-pe/vigia/internal/testenv"
+	shared "github.com/vigia-pe/vigia/shared/evidence"
+	"github.com/vigia-pe/vigia/shared/event"
 )
 
 // TestIntegrationSpeedAccuracyOnRenderedTraffic renders a clip with known
@@ -60,6 +64,10 @@ func TestIntegrationSpeedAccuracyOnRenderedTraffic(t *testing.T) {
 	opt := replayOpts(t, filepath.Join(dir, "clip.mp4"))
 	opt.Calibration = calPath
 	opt.Detector.PlateFormat = "brazil" // the car photos carry real Brazilian plates
+	// The same run cites speeders against a 60 km/h limit (+5 km/h tolerance) with evidence.
+	opt.SpeedLimitKmh, opt.ToleranceKmh = 60, 5
+	opt.Evidence = filepath.Join(dir, "agent-data")
+	opt.DeviceID, opt.CameraID = "EDGE-TEST", "CAM-SCENE"
 	if _, err := Replay(ctx, opt, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
 	}
@@ -86,4 +94,72 @@ func TestIntegrationSpeedAccuracyOnRenderedTraffic(t *testing.T) {
 	if len(rep.Unmatched) > 1 {
 		t.Errorf("%d tracks followed no car", len(rep.Unmatched))
 	}
+	checkCitations(t, truth, rep, opt)
+}
+
+// checkCitations holds the speed citations to the law: nobody at or under
+// limit + tolerance is cited, every clear speeder is, once, and each
+// citation carries a verifiable evidence package.
+func checkCitations(t *testing.T, truth *scenegen.Truth, rep speedcheck.Report, opt ReplayOptions) {
+	t.Helper()
+	raw, err := os.ReadFile(opt.Events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trackCar := map[int64]int{}
+	for _, m := range rep.Matches {
+		trackCar[m.TrackID] = m.CarID
+	}
+	cited := map[int]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if !strings.Contains(line, `"type":"infraction"`) {
+			continue
+		}
+		env, p, err := event.Parse([]byte(line))
+		if err != nil {
+			t.Fatalf("infraction line is not a valid v1 event: %v\n%s", err, line)
+		}
+		inf := p.(*event.Infraction)
+		car, ok := trackCar[inf.TrackID]
+		if !ok {
+			t.Errorf("infraction %s on track %d, which followed no car", env.ID, inf.TrackID)
+			continue
+		}
+		cited[car]++
+		c, _ := truth.Car(car)
+		if c.SpeedKmh <= opt.SpeedLimitKmh+opt.ToleranceKmh {
+			t.Errorf("car %d at a true %.1f km/h was cited (measured %.1f ± %.1f): limit %.0f + tolerance %.0f",
+				car, c.SpeedKmh, inf.DetectedSpeed, inf.SpeedUncertainty, opt.SpeedLimitKmh, opt.ToleranceKmh)
+		}
+		if inf.Evidence.Snapshot == nil || inf.Evidence.ManifestSHA256 == "" {
+			t.Errorf("infraction %s lacks evidence: %+v", env.ID, inf.Evidence)
+		}
+		for _, f := range []*event.EvidenceFile{inf.Evidence.Snapshot, inf.Evidence.VideoClip, inf.Evidence.PlateCrop} {
+			if f == nil {
+				continue
+			}
+			size, sum, err := shared.HashFile(filepath.Join(opt.Evidence, "evidence", filepath.FromSlash(f.Key)))
+			if err != nil || size != f.SizeBytes || strings.TrimPrefix(sum, "sha256:") != f.SHA256 {
+				t.Errorf("evidence file %s does not match its event reference (%v)", f.Key, err)
+			}
+		}
+	}
+	for _, c := range truth.Cars {
+		if cited[c.ID] > 1 {
+			t.Errorf("car %d cited %d times: one passage, one citation", c.ID, cited[c.ID])
+		}
+		// Clear speeders (10 km/h above the threshold, far beyond the measurement's uncertainty) must be cited.
+		if c.SpeedKmh > opt.SpeedLimitKmh+opt.ToleranceKmh+10 && cited[c.ID] == 0 {
+			t.Errorf("car %d at a true %.1f km/h was not cited", c.ID, c.SpeedKmh)
+		}
+	}
+	pub, err := evidence.LoadKey(opt.Evidence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vr := shared.VerifyDir(filepath.Join(opt.Evidence, "evidence"), pub.Public().(ed25519.PublicKey))
+	if !vr.OK() || len(vr.Packages) != len(cited) {
+		t.Errorf("evidence verification: %d packages for %d cited cars:\n%s", len(vr.Packages), len(cited), vr.String())
+	}
+	t.Logf("%d cars cited; evidence verified: %d packages", len(cited), len(vr.Packages))
 }

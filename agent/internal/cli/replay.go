@@ -60,8 +60,8 @@ track was too short to measure. Timestamps come from the file (PTS), never a nom
 				return err
 			}
 			if summary || opt.Events != "-" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "replay: %d frames (%d detected, %d skipped as static) in %s = %.1f fps; %d tracks, %d with speed\n",
-					sum.Frames, sum.Processed, sum.Skipped, sum.Elapsed.Round(time.Millisecond), sum.FPS, sum.Tracks, sum.WithSpeed)
+				fmt.Fprintf(cmd.ErrOrStderr(), "replay: %d frames (%d detected, %d skipped as static) in %s = %.1f fps; %d tracks, %d with speed; %d infractions\n",
+					sum.Frames, sum.Processed, sum.Skipped, sum.Elapsed.Round(time.Millisecond), sum.FPS, sum.Tracks, sum.WithSpeed, sum.Infractions)
 			}
 			return nil
 		},
@@ -90,6 +90,10 @@ func addVisionFlags(f *pflag.FlagSet, opt *app.ReplayOptions, noGate *bool) {
 	f.BoolVar(&opt.Detector.WholeView, "tiles-whole", true, "with --tiles, also detect on the whole region (catches vehicles cut by tile edges)")
 	f.BoolVar(noGate, "no-gate", false, "detect on every frame (disable motion gating)")
 	f.StringVar(&opt.Detector.PlateFormat, "plates", "", "read plates in this format (peru, brazil or any); empty: no plate reading")
+	f.StringVar(&opt.Evidence, "evidence", "", "write signed evidence packages of cited infractions under this directory")
+	f.Float64Var(&opt.SpeedLimitKmh, "speed-limit", 0, "speed limit in km/h, overriding the calibration's speed zones")
+	f.Float64Var(&opt.ToleranceKmh, "tolerance", 5, "legal speed tolerance in km/h (Peru: 5)")
+	f.StringVar(&opt.CameraID, "camera", "", "camera id for the events (default: the calibration's device id)")
 	f.Float64Var(&opt.Pipeline.MinBoxHeightPx, "min-box-height", opt.Pipeline.MinBoxHeightPx, "ignore, for speeds, vehicle boxes shorter than this many pixels")
 }
 
@@ -105,6 +109,7 @@ func prepareVision(g *globals, opt *app.ReplayOptions, noGate bool) (config.Conf
 	}
 	opt.Detector.ModelsDir = cfg.ModelsDir
 	opt.Detector.ORTLibrary = cfg.ORTLibrary
+	opt.DeviceID = cfg.DeviceID
 	opt.Pipeline.Gate = !noGate
 	return cfg, nil
 }

@@ -370,3 +370,9 @@ func writeFileSync(path string, src io.Reader, wrap func(io.Writer) io.Writer) e
 	}
 	return nil
 }
+
+// PackageRel returns the package directory of m relative to Dir(), with
+// slashes (the evidence store key prefix of its files).
+func PackageRel(m *shared.Manifest) string {
+	return filepath.ToSlash(filepath.Join(dayDir(m.CreatedAt.UTC()), m.CameraID, m.EventID))
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/vigia-pe/vigia/agent/internal/infer"
 	"github.com/vigia-pe/vigia/agent/internal/motion"
 	"github.com/vigia-pe/vigia/agent/internal/plate"
+	"github.com/vigia-pe/vigia/agent/internal/rules"
 	"github.com/vigia-pe/vigia/agent/internal/speed"
 	"github.com/vigia-pe/vigia/agent/internal/track"
 	"github.com/vigia-pe/vigia/calibration"
@@ -161,7 +162,16 @@ type FrameResult struct {
 	Detections []infer.Detection
 	Active     []Active
 	Ended      []TrackResult
+	// Violations are the infractions completed in this frame (for speed: when
+	// the vehicle's track ended), each with its vehicle's result so far.
+	Violations []Violation
 	Timings    Timings
+}
+
+// Violation is an infraction with the track it concerns.
+type Violation struct {
+	rules.Violation
+	Track TrackResult
 }
 
 // Timings are the per-stage durations of one frame.
@@ -189,6 +199,7 @@ type Pipeline struct {
 	vehicles map[string]bool
 	speeds   map[int64]*trackState
 	plates   PlateReader
+	rules    *rules.Engine
 	origin   time.Time // capture time of the first frame
 	matched  []*track.Track
 	frameW   float32
@@ -290,6 +301,10 @@ func set(xs []string) map[string]bool {
 	return m
 }
 
+// SetRules enables the infraction rules on vehicle tracks (they need the
+// calibration's ground coordinates).
+func (p *Pipeline) SetRules(e *rules.Engine) { p.rules = e }
+
 // SetPlateReader enables plate reading on vehicle tracks.
 func (p *Pipeline) SetPlateReader(r PlateReader) {
 	p.plates = r
@@ -366,6 +381,14 @@ func (p *Pipeline) Process(f *frame.Frame) (FrameResult, error) {
 			}
 		}
 		p.observe(st, obs)
+		if p.rules != nil && p.vehicles[t.Label()] {
+			if g, err := p.cal.PixelToGround(speed.ContactPoint(obs.Box)); err == nil {
+				for _, v := range p.rules.Update(rules.Update{TrackID: t.ID(), Class: t.Label(),
+					Observation: rules.Observation{At: obs.Time, Ground: g, Box: obs.Box}}) {
+					res.Violations = append(res.Violations, Violation{Violation: v, Track: p.snapshot(t, st)})
+				}
+			}
+		}
 		a := Active{TrackID: t.ID(), Class: t.Label(), Box: obs.Box, Score: obs.Score}
 		if st.sp != nil {
 			if est, err := st.sp.Current(); err == nil {
@@ -383,9 +406,49 @@ func (p *Pipeline) Process(f *frame.Frame) (FrameResult, error) {
 		res.Timings.Plates = time.Since(t3)
 	}
 	for _, t := range p.tracker.Ended() {
-		res.Ended = append(res.Ended, p.finish(t))
+		r, vs := p.finishWithRules(t)
+		res.Ended = append(res.Ended, r)
+		res.Violations = append(res.Violations, vs...)
 	}
 	return res, nil
+}
+
+// finishWithRules ends a track and lets the rules judge its final speed.
+func (p *Pipeline) finishWithRules(t *track.Track) (TrackResult, []Violation) {
+	var est *speed.Estimate
+	if st := p.speeds[t.ID()]; st != nil && st.sp != nil && p.vehicles[t.Label()] {
+		if e, err := st.sp.Final(); err == nil {
+			est = &e
+		}
+	}
+	r := p.finish(t)
+	if p.rules == nil {
+		return r, nil
+	}
+	var out []Violation
+	for _, v := range p.rules.End(t.ID(), est) {
+		out = append(out, Violation{Violation: v, Track: r})
+	}
+	return r, out
+}
+
+// snapshot returns a live track's result so far (for violations cited while it lives).
+func (p *Pipeline) snapshot(t *track.Track, st *trackState) TrackResult {
+	r := TrackResult{TrackID: t.ID(), Class: t.Label(), FirstSeen: t.Start(), LastSeen: t.LastSeen(), Vehicle: true,
+		Frames: st.frames}
+	if obs, ok := t.Last(); ok {
+		r.LastBox = [4]float32{obs.Box.X1, obs.Box.Y1, obs.Box.X2, obs.Box.Y2}
+	}
+	if st.frames > 0 {
+		r.MeanScore = round(st.scoreSum/float64(st.frames), 3)
+	}
+	if st.fusion != nil {
+		r.PlateReads = st.plateRead
+		if rd := st.fusion.Result(); rd.Readable {
+			r.Plate, r.PlateConfidence = rd.Text, round(float64(rd.Confidence), 3)
+		}
+	}
+	return r
 }
 
 // readPlates reads the plates of a few of this frame's vehicles: those big
@@ -433,13 +496,17 @@ func (p *Pipeline) readPlates(f *frame.Frame, matched []*track.Track) error {
 	return nil
 }
 
-// Flush ends every live track (end of stream) and returns their results.
-func (p *Pipeline) Flush() []TrackResult {
+// Flush ends every live track (end of stream) and returns their results
+// and the violations their ends complete.
+func (p *Pipeline) Flush() ([]TrackResult, []Violation) {
 	var out []TrackResult
+	var vs []Violation
 	for _, t := range p.tracker.Flush() {
-		out = append(out, p.finish(t))
+		r, v := p.finishWithRules(t)
+		out = append(out, r)
+		vs = append(vs, v...)
 	}
-	return out
+	return out, vs
 }
 
 func ptr(v float64) *float64 { return &v }

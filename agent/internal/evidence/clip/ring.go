@@ -39,6 +39,9 @@ type Ring struct {
 // DefaultBefore+DefaultAfter plus the longest expected keyframe interval).
 func NewRing(keep time.Duration) *Ring { return &Ring{keep: keep} }
 
+// newSourceJump is how far back a PTS must jump for Push to treat it as a new source.
+const newSourceJump = 2 * time.Second
+
 // Push appends one access unit. The NAL units are copied into one
 // allocation, so the caller may reuse its buffers. A PTS that goes backwards
 // (a new source) clears the ring.
@@ -58,7 +61,9 @@ func (r *Ring) Push(p ingest.Packet) {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if n := len(r.pkts); n > 0 && p.PTS < r.pkts[n-1].PTS {
+	// Units arrive in decoding order, so with B-frames a PTS may step back a
+	// few frames; only a large jump back means a new source.
+	if n := len(r.pkts); n > 0 && p.PTS < r.pkts[n-1].PTS-newSourceJump {
 		clear(r.pkts)
 		r.pkts = r.pkts[:0]
 	}

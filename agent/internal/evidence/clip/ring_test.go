@@ -99,9 +99,15 @@ func TestRingCopiesAndResets(t *testing.T) {
 	if r.pkts[0].NALUs[0][1] != 1 {
 		t.Fatal("ring kept the caller's buffer")
 	}
-	r.Push(ingest.Packet{Codec: decode.H264, NALUs: [][]byte{buf}, PTS: 0, Keyframe: true})
+	// A B-frame steps back a little in decoding order: kept.
+	r.Push(ingest.Packet{Codec: decode.H264, NALUs: [][]byte{buf}, PTS: time.Second - 80*time.Millisecond})
+	if len(r.pkts) != 2 {
+		t.Fatalf("a B-frame's small step back cleared the ring: %d packets", len(r.pkts))
+	}
+	// A new source starts over: a jump back of more than newSourceJump restarts the ring.
+	r.Push(ingest.Packet{Codec: decode.H264, NALUs: [][]byte{buf}, PTS: time.Second - 80*time.Millisecond - newSourceJump - time.Millisecond, Keyframe: true})
 	if len(r.pkts) != 1 {
-		t.Fatalf("a backwards PTS must restart the ring, %d packets", len(r.pkts))
+		t.Fatalf("a large backwards PTS must restart the ring, %d packets", len(r.pkts))
 	}
 }
 
