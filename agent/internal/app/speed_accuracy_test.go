@@ -16,8 +16,8 @@ import (
 	"github.com/vigia-pe/vigia/internal/scenegen"
 	"github.com/vigia-pe/vigia/internal/speedcheck"
 	"github.com/vigia-pe/vigia/internal/testenv"
-	shared "github.com/vigia-pe/vigia/shared/evidence"
 	"github.com/vigia-pe/vigia/shared/event"
+	shared "github.com/vigia-pe/vigia/shared/evidence"
 )
 
 // TestIntegrationSpeedAccuracyOnRenderedTraffic renders a clip with known
