@@ -9,7 +9,7 @@ DB="${DEMO_DB:-vigia_demo}"
 HTTP="${DEMO_HTTP:-127.0.0.1:8080}"
 MQTT="${DEMO_MQTT:-127.0.0.1:1884}"
 SHARED="${VIGIA_SHARED:-$PWD/../shared}"
-mkdir -p "$OUT"
+rm -rf "$OUT" && mkdir -p "$OUT"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "database $DB (fresh)"
@@ -22,6 +22,7 @@ export HUB_DEVICE_RTSP_URL="rtsp://127.0.0.1:8554/cam"
 say "registering zone ZN001 and camera CAM001"
 bin/hub zone add ZN001 --name "Av. Javier Prado - San Isidro" --speed-limit 60
 bin/hub device add CAM001 --name "Javier Prado / Arequipa" --zone ZN001 --lat -12.0917 --lon -77.0282
+bin/hub device add CAM002 --name "Vía Expresa km 4 (scene generator)" --zone ZN001
 
 say "starting the hub (log: $OUT/hub.log)"
 bin/hub serve > "$OUT/hub.log" 2>&1 &
@@ -70,10 +71,21 @@ bin/agent watch --rtsp "rtsp://$RTSP2/cam" --calibration "$SCENE/cal.json" --dur
   --events "$OUT/cam2-tracks.jsonl" --annotate "$OUT/cam2-annotated.mp4" --threads 1 --log-level warn 2>&1 | sed 's/^/[CAM002] /'
 wait "$W1" || true
 
-say "replay the scene clip at full speed and compare every measured speed with the truth"
+say "replay the scene clip at full speed: speeds, plates, and speeders cited against 60 km/h (+5 tolerance) with evidence"
 bin/agent replay --video "$SCENE/clip.mp4" --calibration "$SCENE/cal.json" --plates brazil --events "$SCENE/tracks.jsonl" \
-  --annotate "$SCENE/annotated.mp4" --log-level warn
+  --annotate "$SCENE/annotated.mp4" --speed-limit 60 --tolerance 5 --camera CAM002 --evidence "$OUT/agent-data" --log-level warn
 go run ./internal/speedcheck/cmd/speedcheck --truth "$SCENE/truth.json" --events "$SCENE/tracks.jsonl"
+
+say "auditor: verify every evidence package (hashes, Ed25519 signatures, hash chain)"
+AGENT_DATA_DIR="$OUT/agent-data" bin/agent evidence verify "$OUT/agent-data/evidence"
+
+say "the infractions go to the hub (evidence files copied to the hub's store; upload over S3 comes with the outbox)"
+mkdir -p "$OUT/evidence" && cp -r "$OUT/agent-data/evidence/"20* "$OUT/evidence/"
+bin/agent event send --file "$SCENE/tracks.jsonl"
+sleep 1
+curl -s "http://$HTTP/api/infractions/?device_id=CAM002&limit=2" | python3 -m json.tool
+snap=$(curl -s "http://$HTTP/api/infractions/?device_id=CAM002&limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["snapshot_url"])')
+curl -s -o "$OUT/first-snapshot.jpg" -w "GET $snap -> %{http_code}, %{size_download} bytes (saved as $OUT/first-snapshot.jpg)\n" "http://$HTTP$snap"
 
 cat <<MSG
 
@@ -83,6 +95,8 @@ Where to look:
   live tracks:        $OUT/cam1-tracks.jsonl  $OUT/cam2-tracks.jsonl   (one JSON object per finished track)
   annotated videos:   $OUT/cam1-annotated.mp4  $OUT/cam2-annotated.mp4  $SCENE/annotated.mp4
   calibration grid:   $SCENE/calibration-overlay.png
+  evidence packages:  $OUT/agent-data/evidence/   (verify: bin/agent evidence verify $OUT/agent-data/evidence)
+  device public key:  bin/agent evidence pubkey   (with AGENT_DATA_DIR=$OUT/agent-data)
   scene truth:        $SCENE/truth.json
   hub log:            $OUT/hub.log
 MSG

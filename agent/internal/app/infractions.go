@@ -95,9 +95,12 @@ func (c *citer) onFrame(f *frame.Frame, r pipeline.FrameResult) error {
 			c.best[a.TrackID] = b
 		}
 		if a.Box.H() > b.box.H() {
+			// Copy the pixels into this track's own buffer: the decoder reuses
+			// f's, and annotation draws on it.
+			buf := b.f.BGR
 			b.box = a.Box
 			b.f = *f
-			b.f.BGR = append(b.f.BGR[:0], f.BGR[:f.Height*f.Stride]...)
+			b.f.BGR = append(buf[:0], f.BGR[:f.Height*f.Stride]...)
 		}
 	}
 	for _, v := range r.Violations {

@@ -70,8 +70,9 @@ func newEventSendCmd(g *globals) *cobra.Command {
 			}
 			log := cfg.Logger(cmd.ErrOrStderr())
 			var payload *event.Infraction
+			var envelopes []event.Envelope
 			if file != "" {
-				payload, err = readInfractionFile(file)
+				envelopes, payload, err = readInfractionFile(file)
 				if err != nil {
 					return err
 				}
@@ -90,8 +91,10 @@ func newEventSendCmd(g *globals) *cobra.Command {
 				p.PlateReadable = p.Plate != ""
 				payload = &p
 			}
-			if err := payload.Validate(); err != nil {
-				return err
+			if payload != nil {
+				if err := payload.Validate(); err != nil {
+					return err
+				}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
@@ -102,6 +105,19 @@ func newEventSendCmd(g *globals) *cobra.Command {
 			}
 			defer link.Close(context.Background())
 			out := json.NewEncoder(cmd.OutOrStdout())
+			// Whole envelopes (e.g. the infraction lines of `agent replay`) are sent
+			// unchanged: same id, so a resend is idempotent at the hub.
+			for _, env := range envelopes {
+				if err := link.Publish(ctx, env); err != nil {
+					return err
+				}
+				if err := out.Encode(map[string]any{"id": env.ID, "topic": event.Topic(env.DeviceID, env.Type), "acked": true}); err != nil {
+					return err
+				}
+			}
+			if payload == nil {
+				return nil
+			}
 			for range count {
 				env, err := event.New(cfg.DeviceID, time.Now(), payload)
 				if err != nil {
@@ -135,24 +151,37 @@ func newEventSendCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// readInfractionFile accepts a whole envelope or just an infraction payload.
-func readInfractionFile(path string) (*event.Infraction, error) {
+// readInfractionFile reads either whole v1 infraction envelopes, one per
+// line (other lines, such as replay's "track" lines, are skipped), or a
+// single infraction payload object to wrap in a new envelope.
+func readInfractionFile(path string) ([]event.Envelope, *event.Infraction, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	var probe struct {
-		Data json.RawMessage `json:"data"`
+	var envs []event.Envelope
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || !strings.Contains(line, `"data"`) {
+			continue
+		}
+		env, p, err := event.Parse([]byte(line))
+		if err != nil {
+			if strings.Contains(line, `"type":"infraction"`) {
+				return nil, nil, fmt.Errorf("%s:%d: %w", path, i+1, err)
+			}
+			continue
+		}
+		if _, ok := p.(*event.Infraction); ok {
+			envs = append(envs, env)
+		}
 	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return nil, fmt.Errorf("%s: not JSON: %w", path, err)
-	}
-	if len(probe.Data) > 0 {
-		b = probe.Data
+	if len(envs) > 0 {
+		return envs, nil, nil
 	}
 	var p event.Infraction
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: neither infraction envelopes nor an infraction payload: %w", path, err)
 	}
-	return &p, nil
+	return nil, &p, nil
 }
