@@ -15,25 +15,12 @@ import (
 	"strings"
 
 	"github.com/vigia-pe/vigia/shared/event"
+	"github.com/vigia-pe/vigia/shared/secret"
 	"gopkg.in/yaml.v3"
 )
 
 // Secret is a string that never prints (logs, errors, JSON).
-type Secret string
-
-// String hides the value.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// LogValue implements slog.LogValuer.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// MarshalJSON hides the value.
-func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+type Secret = secret.String
 
 // Config is the agent configuration.
 type Config struct {
