@@ -73,6 +73,8 @@ type ReplayOptions struct {
 	SpeedLimitKmh float64
 	// ToleranceKmh is the legal speed tolerance (Peru: 5).
 	ToleranceKmh float64
+	// Signal is a signal schedule file for red-light rules (see ReadSignalSchedule).
+	Signal string
 	// DeviceID and CameraID name the agent and the camera in the events.
 	DeviceID, CameraID string
 	// Progress, when not nil, receives progress updates (done frames, total or 0).
@@ -156,9 +158,23 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 	if det.Plates != nil {
 		pl.SetPlateReader(det.Plates)
 	}
+	if opt.Start.IsZero() {
+		// Fixed now so the signal schedule and the frames share one time base.
+		opt.Start = time.Now().UTC()
+	}
 	var engine *rules.Engine
 	if cal != nil {
 		rc := rules.DefaultConfig()
+		if opt.Signal != "" && !live {
+			tl, err := ReadSignalSchedule(opt.Signal, opt.Start)
+			if err != nil {
+				return sum, err
+			}
+			rc.RedLights = redLightApproaches(cal, tl)
+			if len(rc.RedLights) == 0 {
+				return sum, fmt.Errorf("replay: --signal given but the calibration has no stop_line (add one with calibrate solve --geometry)")
+			}
+		}
 		rc.Speed.OverrideLimitKmh = opt.SpeedLimitKmh
 		if opt.ToleranceKmh > 0 {
 			rc.Speed.ToleranceKmh = opt.ToleranceKmh

@@ -94,6 +94,7 @@ func addVisionFlags(f *pflag.FlagSet, opt *app.ReplayOptions, noGate *bool) {
 	f.Float64Var(&opt.SpeedLimitKmh, "speed-limit", 0, "speed limit in km/h, overriding the calibration's speed zones")
 	f.Float64Var(&opt.ToleranceKmh, "tolerance", 5, "legal speed tolerance in km/h (Peru: 5)")
 	f.StringVar(&opt.CameraID, "camera", "", "camera id for the events (default: the calibration's device id)")
+	f.StringVar(&opt.Signal, "signal", "", "signal schedule for red-light rules: lines \"<seconds> <red|amber|green>\" (replay only)")
 	f.Float64Var(&opt.Pipeline.MinBoxHeightPx, "min-box-height", opt.Pipeline.MinBoxHeightPx, "ignore, for speeds, vehicle boxes shorter than this many pixels")
 }
 
