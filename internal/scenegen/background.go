@@ -280,20 +280,28 @@ func (s *scenery) ground(x, y, ex, ey float64) bgr {
 		if i == r.LanesToward {
 			continue
 		}
-		lx := r.CentreX + float64(i-r.LanesToward)*r.LaneWidthM
+		lx := r.DividerX(i)
 		if c := cov(lx-lw/2, lx+lw/2, x, ex); c > 0 {
-			col = col.mix(paint, c*periodicCov(y, ey, r.DashM+r.GapM, r.DashM))
+			if r.solidDivider(i) {
+				col = col.mix(paint, c)
+			} else {
+				col = col.mix(paint, c*periodicCov(y, ey, r.DashM+r.GapM, r.DashM))
+			}
 		}
 	}
 	if r.StopLine {
-		a, b := r.CentreX+0.2, xr
-		if r.LanesAway == 0 {
-			a, b = xl, r.CentreX-0.2
+		a, b, _ := r.StopLineSpan()
+		y0 := r.StopLineY
+		if r.StopDirection() == Toward {
+			y0 -= 0.5
 		}
-		col = col.mix(paint, cov(a, b, x, ex)*cov(r.StopLineY, r.StopLineY+0.5, y, ey))
+		col = col.mix(paint, cov(a, b, x, ex)*cov(y0, y0+0.5, y, ey))
 	}
 	if r.Crosswalk {
 		y0 := r.StopLineY + 1.5
+		if r.StopDirection() == Toward {
+			y0 = r.StopLineY - 5.5
+		}
 		if c := cov(y0, y0+4, y, ey); c > 0 {
 			col = col.mix(paint, c*cov(xl, xr, x, ex)*periodicCov(x-xl-0.25, ex, 1.0, 0.5))
 		}

@@ -263,6 +263,13 @@ func buildTruth(s *Scene, cars []placedCar, tm timing) (*Truth, error) {
 			Lane: pc.car.Lane, Direction: pc.dir, SpeedKmh: pc.car.SpeedKmh, AccelMS2: pc.car.AccelMS2,
 			PassTime: pc.car.PassTime, WidthM: pc.w, HeightM: pc.h, FullFrom: -1, FullTo: -1, FullFromT: -1, FullToT: -1,
 		}
+		if s.HasRules() {
+			s.ruleTruth(&tr.Cars[i], pc.car, tm.t)
+		}
+	}
+	if s.HasRules() {
+		g := s.Geometry()
+		tr.Geometry, tr.Signal = &g, slices.Clone(s.Signal)
 	}
 	poses := make([]carPose, len(cars))
 	order := make([]int, 0, len(cars))

@@ -144,7 +144,8 @@ func (r *Renderer) frames(ctx context.Context, p *prepared, yield func(*Frame) e
 }
 
 // Render renders s into outDir: clip.mp4 (H.264), truth.json, points.csv
-// and frame.jpg (the first frame).
+// and frame.jpg (the first frame); scenes with rules also get geometry.json
+// and, with a signal, signal.txt.
 func (r *Renderer) Render(ctx context.Context, s Scene, outDir string) (*Truth, error) {
 	p, err := r.prepare(s)
 	if err != nil {
@@ -188,6 +189,16 @@ func (r *Renderer) Render(ctx context.Context, s Scene, outDir string) (*Truth, 
 	}
 	if err := writeFile(filepath.Join(outDir, PointsFile), p.truth.WritePointsCSV); err != nil {
 		return nil, err
+	}
+	if g := p.truth.Geometry; g != nil {
+		if err := writeFile(filepath.Join(outDir, GeometryFile), g.WriteJSON); err != nil {
+			return nil, err
+		}
+	}
+	if len(p.truth.Signal) > 0 {
+		if err := writeFile(filepath.Join(outDir, SignalFile), func(w io.Writer) error { return WriteSignal(w, p.truth.Signal) }); err != nil {
+			return nil, err
+		}
 	}
 	return p.truth, nil
 }

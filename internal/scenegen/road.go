@@ -40,12 +40,24 @@ type Road struct {
 	// DashM and GapM are the dash and gap lengths of lane dividers.
 	DashM float64 `json:"dash_m"`
 	GapM  float64 `json:"gap_m"`
-	// StopLine draws a 0.5 m stop line from StopLineY across the lanes
-	// driving away (or towards, when there are none).
+	// StopLine draws a 0.5 m stop line at StopLineY across the lanes of
+	// StopLineDir (see there).
 	StopLine  bool    `json:"stop_line"`
 	StopLineY float64 `json:"stop_line_y"`
 	// Crosswalk paints zebra bars 1.5..5.5 m beyond the stop line.
 	Crosswalk bool `json:"crosswalk"`
+	// StopLineDir is the direction of the lanes the stop line governs; empty
+	// means away (towards when there are no away lanes). For Away the paint
+	// covers [StopLineY, StopLineY+0.5], for Toward [StopLineY−0.5,
+	// StopLineY]: either way StopLineY is the edge a car meets first.
+	StopLineDir Direction `json:"stop_line_dir,omitempty"`
+	// SolidDividers lists lane dividers painted as solid lines instead of
+	// dashes; divider i separates lanes i−1 and i (the centre line between
+	// the two directions is always a double yellow line).
+	SolidDividers []int `json:"solid_dividers,omitempty"`
+	// BusLanes lists lanes reserved for buses: a bus_lane zone in the
+	// geometry (nothing extra is painted).
+	BusLanes []int `json:"bus_lanes,omitempty"`
 	// BuildingsLeft and BuildingsRight raise facades behind the left (−x)
 	// and right sidewalks; without them the ground beyond is a bare verge.
 	BuildingsLeft  bool `json:"buildings_left"`
@@ -101,6 +113,21 @@ func (r Road) Validate() error {
 	}
 	if !finite(r.CentreX) || !finite(r.StopLineY) {
 		errs = append(errs, errors.New("centre x and stop line y must be finite"))
+	}
+	if r.StopLineDir != "" && r.StopLineDir != Away && r.StopLineDir != Toward {
+		errs = append(errs, fmt.Errorf("stop line direction %q must be %q or %q", r.StopLineDir, Away, Toward))
+	} else if r.StopLine && ((r.StopDirection() == Away && r.LanesAway == 0) || (r.StopDirection() == Toward && r.LanesToward == 0)) {
+		errs = append(errs, fmt.Errorf("stop line direction %q has no lanes", r.StopDirection()))
+	}
+	for _, i := range r.SolidDividers {
+		if i < 1 || i >= r.Lanes() || (i == r.LanesToward && r.LanesAway > 0) {
+			errs = append(errs, fmt.Errorf("solid divider %d must be within 1..%d and not the centre line", i, r.Lanes()-1))
+		}
+	}
+	for _, i := range r.BusLanes {
+		if i < 0 || i >= r.Lanes() {
+			errs = append(errs, fmt.Errorf("bus lane %d outside 0..%d", i, r.Lanes()-1))
+		}
 	}
 	if m := r.Markers; m.StepM != 0 || m.SizeM != 0 {
 		if !(m.StepM > 0) || !(m.ToY >= m.FromY) || (m.ToY-m.FromY)/m.StepM > 1000 {
@@ -158,4 +185,38 @@ func (r Road) MarkerPoints() [][2]float64 {
 		pts = append(pts, [2]float64{xl, y}, [2]float64{xr, y})
 	}
 	return pts
+}
+
+// StopDirection returns the direction of the lanes the stop line governs.
+func (r Road) StopDirection() Direction {
+	switch {
+	case r.StopLineDir != "":
+		return r.StopLineDir
+	case r.LanesAway == 0:
+		return Toward
+	}
+	return Away
+}
+
+// StopLineSpan returns the painted stop line's x extent and the y of its
+// centre line (the line a crossing is measured against).
+func (r Road) StopLineSpan() (x0, x1, y float64) {
+	if r.StopDirection() == Toward {
+		return r.LeftEdgeX(), r.CentreX - 0.2, r.StopLineY - 0.25
+	}
+	return r.CentreX + 0.2, r.RightEdgeX(), r.StopLineY + 0.25
+}
+
+// DividerX returns the x of divider i, between lanes i−1 and i.
+func (r Road) DividerX(i int) float64 {
+	return r.CentreX + float64(i-r.LanesToward)*r.LaneWidthM
+}
+
+func (r Road) solidDivider(i int) bool {
+	for _, d := range r.SolidDividers {
+		if d == i {
+			return true
+		}
+	}
+	return false
 }

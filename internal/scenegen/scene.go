@@ -29,6 +29,23 @@ type Car struct {
 	// WidthM is the car's width (default 1.8 m); the height follows the
 	// photo's aspect.
 	WidthM float64 `json:"width_m,omitempty"`
+	// Stops, with AccelMS2 < 0, makes the car brake to a standstill and
+	// stay there (instead of reversing): its speed is max(0, v) and its
+	// position stops where the speed reaches zero.
+	Stops bool `json:"stops,omitempty"`
+	// LaneChange moves the car sideways into another lane of the same
+	// direction.
+	LaneChange *LaneChange `json:"lane_change,omitempty"`
+}
+
+// LaneChange is a smooth sideways move from the car's lane to ToLane,
+// starting AtS seconds after the first frame and lasting DurationS: the
+// ground x follows smoothstep (3u²−2u³, u the elapsed fraction), so the
+// lateral speed is zero at both ends. The car keeps its OffsetM.
+type LaneChange struct {
+	AtS       float64 `json:"at_s"`
+	DurationS float64 `json:"duration_s"`
+	ToLane    int     `json:"to_lane"`
 }
 
 // DefaultCarWidthM is the width of a car when Car.WidthM is zero.
@@ -64,6 +81,9 @@ type Scene struct {
 	RefY float64 `json:"ref_y"`
 	// PhotoDir is the directory of labelled car photos (see LoadLibrary).
 	PhotoDir string `json:"photo_dir"`
+	// Signal is the schedule of the traffic light governing the stop line
+	// (empty: no signal); each phase lasts until the next one.
+	Signal []SignalPhase `json:"signal,omitempty"`
 
 	// noShadows leaves out car shadows (tests compare car pixels alone).
 	noShadows bool
@@ -134,34 +154,69 @@ func (s Scene) Validate() error {
 		if c.WidthM != 0 && !(c.WidthM >= 1 && c.WidthM <= 3) {
 			bad("width %v m must be within 1..3", c.WidthM)
 		}
-		// Constant acceleration: the speed must stay positive over the clip.
-		for _, t := range []float64{0, s.Duration} {
+		// Constant acceleration: the speed must stay positive over the clip
+		// (a stopping car only has to be moving at its start).
+		ends := []float64{0, s.Duration}
+		if c.Stops {
+			ends = ends[:1]
+			if !(c.AccelMS2 < 0) {
+				bad("a stopping car needs a negative acceleration")
+			}
+		}
+		for _, t := range ends {
 			if v := c.SpeedKmh/3.6 + c.AccelMS2*(t-c.PassTime); !(v > 0) {
 				bad("speed would reach %.1f m/s at t=%v s; keep it positive over the clip", v, t)
 				break
 			}
 		}
+		if lc := c.LaneChange; lc != nil {
+			if !finite(lc.AtS) || !(lc.DurationS > 0 && lc.DurationS <= 30) {
+				bad("lane change start must be finite and its duration within (0, 30] s")
+			}
+			if lc.ToLane < 0 || lc.ToLane >= s.Road.Lanes() || s.Road.LaneDirection(lc.ToLane) != s.Road.LaneDirection(c.Lane) {
+				bad("lane change to lane %d: want a lane of the same direction", lc.ToLane)
+			}
+		}
+	}
+	if err := validateSignal(s.Signal); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
 // Motion of a car.
 
+// stopDT returns, for a car that stops, the time from PassTime to the
+// standstill (+Inf otherwise).
+func (c Car) stopDT() float64 {
+	if !c.Stops || !(c.AccelMS2 < 0) {
+		return math.Inf(1)
+	}
+	return -c.SpeedKmh / 3.6 / c.AccelMS2
+}
+
 // distance returns the signed distance driven since PassTime, metres.
 func (c Car) distance(t float64) float64 {
-	dt := t - c.PassTime
+	dt := min(t-c.PassTime, c.stopDT())
 	return c.SpeedKmh/3.6*dt + 0.5*c.AccelMS2*dt*dt
 }
 
 // speedAt returns the speed at time t, km/h.
 func (c Car) speedAt(t float64) float64 {
+	if t-c.PassTime >= c.stopDT() {
+		return 0
+	}
 	return c.SpeedKmh + 3.6*c.AccelMS2*(t-c.PassTime)
 }
 
 // groundPoint returns the car's ground point at time t.
 func (s *Scene) groundPoint(c Car, t float64) (x, y float64) {
 	dir := s.Road.LaneDirection(c.Lane).sign()
-	return s.Road.LaneCentreX(c.Lane) + c.OffsetM, s.RefY + dir*c.distance(t)
+	x = s.Road.LaneCentreX(c.Lane) + c.OffsetM
+	if lc := c.LaneChange; lc != nil {
+		x += (s.Road.LaneCentreX(lc.ToLane) - s.Road.LaneCentreX(c.Lane)) * smoothstep(lc.AtS, lc.AtS+lc.DurationS, t)
+	}
+	return x, s.RefY + dir*c.distance(t)
 }
 
 // Presets.

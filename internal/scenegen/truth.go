@@ -45,6 +45,10 @@ type Truth struct {
 	Frames  []FrameTime   `json:"frames"`
 	Markers []MarkerTruth `json:"markers"`
 	Cars    []CarTruth    `json:"cars"`
+	// Signal is the traffic light schedule (Scene.Signal) and Geometry the
+	// zones and lines of geometry.json; both only in scenes with rules.
+	Signal   []SignalPhase `json:"signal,omitempty"`
+	Geometry *Geometry     `json:"geometry,omitempty"`
 }
 
 // FrameTime is the presentation time of one frame.
@@ -98,6 +102,18 @@ type CarTruth struct {
 	// FullFromT and FullToT are the times of those frames (seconds).
 	FullFromT float64 `json:"full_from_t"`
 	FullToT   float64 `json:"full_to_t"`
+	// ExpectedViolations lists the infractions the car commits (see
+	// Scene.ruleTruth): set, possibly empty, only in scenes with rules.
+	ExpectedViolations []string `json:"expected_violations,omitzero"`
+	// StopLineCrossT is when the ground point crosses the stop line
+	// (GeometryStopLine) within the clip; nil if it does not.
+	StopLineCrossT *float64 `json:"stop_line_cross_s,omitempty"`
+	// SolidLineCrossT is when the ground point crosses a solid divider
+	// inside the geometry zone; nil if it does not.
+	SolidLineCrossT *float64 `json:"solid_line_cross_s,omitempty"`
+	// StoppedAtS is when a stopping car (Car.Stops) comes to rest, which
+	// may lie outside the clip.
+	StoppedAtS *float64 `json:"stopped_at_s,omitempty"`
 	// Track has one entry per frame in which any part of the car is in the
 	// image.
 	Track []CarFrame `json:"track"`

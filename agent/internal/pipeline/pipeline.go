@@ -385,7 +385,7 @@ func (p *Pipeline) Process(f *frame.Frame) (FrameResult, error) {
 			if g, err := p.cal.PixelToGround(speed.ContactPoint(obs.Box)); err == nil {
 				for _, v := range p.rules.Update(rules.Update{TrackID: t.ID(), Class: t.Label(),
 					Observation: rules.Observation{At: obs.Time, Ground: g, Box: obs.Box}}) {
-					res.Violations = append(res.Violations, Violation{Violation: v, Track: p.snapshot(t, st)})
+					res.Violations = append(res.Violations, Violation{Violation: v, Track: p.result(t, st)})
 				}
 			}
 		}
@@ -415,13 +415,7 @@ func (p *Pipeline) Process(f *frame.Frame) (FrameResult, error) {
 
 // finishWithRules ends a track and lets the rules judge its final speed.
 func (p *Pipeline) finishWithRules(t *track.Track) (TrackResult, []Violation) {
-	var est *speed.Estimate
-	if st := p.speeds[t.ID()]; st != nil && st.sp != nil && p.vehicles[t.Label()] {
-		if e, err := st.sp.Final(); err == nil {
-			est = &e
-		}
-	}
-	r := p.finish(t)
+	r, est := p.finish(t)
 	if p.rules == nil {
 		return r, nil
 	}
@@ -432,21 +426,28 @@ func (p *Pipeline) finishWithRules(t *track.Track) (TrackResult, []Violation) {
 	return r, out
 }
 
-// snapshot returns a live track's result so far (for violations cited while it lives).
-func (p *Pipeline) snapshot(t *track.Track, st *trackState) TrackResult {
-	r := TrackResult{TrackID: t.ID(), Class: t.Label(), FirstSeen: t.Start(), LastSeen: t.LastSeen(), Vehicle: true,
-		Frames: st.frames}
+// result is a track's result so far, without the final speed.
+func (p *Pipeline) result(t *track.Track, st *trackState) TrackResult {
+	r := TrackResult{TrackID: t.ID(), Class: t.Label(), FirstSeen: t.Start(), LastSeen: t.LastSeen(),
+		Vehicle: p.vehicles[t.Label()]}
 	if obs, ok := t.Last(); ok {
 		r.LastBox = [4]float32{obs.Box.X1, obs.Box.Y1, obs.Box.X2, obs.Box.Y2}
 	}
-	if st.frames > 0 {
-		r.MeanScore = round(st.scoreSum/float64(st.frames), 3)
+	if st == nil {
+		r.SpeedNote = "never matched"
+		return r
 	}
 	if st.fusion != nil {
 		r.PlateReads = st.plateRead
 		if rd := st.fusion.Result(); rd.Readable {
 			r.Plate, r.PlateConfidence = rd.Text, round(float64(rd.Confidence), 3)
 		}
+	}
+	r.TStart = round(r.FirstSeen.Sub(p.origin).Seconds(), 3)
+	r.TEnd = round(r.LastSeen.Sub(p.origin).Seconds(), 3)
+	r.Frames = st.frames
+	if st.frames > 0 {
+		r.MeanScore = round(st.scoreSum/float64(st.frames), 3)
 	}
 	return r
 }
@@ -556,30 +557,14 @@ func (p *Pipeline) observe(st *trackState, o track.Observation) {
 	}
 }
 
-func (p *Pipeline) finish(t *track.Track) TrackResult {
+// finish ends a track: its result with the final speed (nil when none).
+func (p *Pipeline) finish(t *track.Track) (TrackResult, *speed.Estimate) {
 	st := p.speeds[t.ID()]
 	delete(p.speeds, t.ID())
 	p.stats.TracksEnded++
-	r := TrackResult{TrackID: t.ID(), Class: t.Label(), FirstSeen: t.Start(), LastSeen: t.LastSeen(),
-		Vehicle: p.vehicles[t.Label()]}
-	if obs, ok := t.Last(); ok {
-		r.LastBox = [4]float32{obs.Box.X1, obs.Box.Y1, obs.Box.X2, obs.Box.Y2}
-	}
+	r := p.result(t, st)
 	if st == nil {
-		r.SpeedNote = "never matched"
-		return r
-	}
-	if st.fusion != nil {
-		r.PlateReads = st.plateRead
-		if rd := st.fusion.Result(); rd.Readable {
-			r.Plate, r.PlateConfidence = rd.Text, round(float64(rd.Confidence), 3)
-		}
-	}
-	r.TStart = round(r.FirstSeen.Sub(p.origin).Seconds(), 3)
-	r.TEnd = round(r.LastSeen.Sub(p.origin).Seconds(), 3)
-	r.Frames = st.frames
-	if st.frames > 0 {
-		r.MeanScore = round(st.scoreSum/float64(st.frames), 3)
+		return r, nil
 	}
 	switch {
 	case st.sp == nil:
@@ -593,15 +578,16 @@ func (p *Pipeline) finish(t *track.Track) TrackResult {
 			if st.outside > 0 {
 				r.SpeedNote += fmt.Sprintf(" (%d of %d samples outside the measurement region or at the picture's edge)", st.outside, st.frames)
 			}
-			break
+			return r, nil
 		}
 		r.SpeedKmh = ptr(round(est.SpeedKmh, 2))
 		r.SpeedUncertaintyKmh = ptr(round(est.SigmaKmh, 2))
 		r.DistanceM = round(est.DistanceM, 2)
 		r.HeadingDeg = ptr(round(est.HeadingDeg, 1))
 		p.stats.WithSpeed++
+		return r, &est
 	}
-	return r
+	return r, nil
 }
 
 func round(v float64, digits int) float64 {
