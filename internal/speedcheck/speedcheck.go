@@ -108,18 +108,10 @@ func Compare(truth *scenegen.Truth, tracks []Track) Report {
 	var rep Report
 	perCar := map[int]int{}
 	for _, tr := range tracks {
-		bestCar, bestIoU, bestTrue, bestPlate := -1, 0.3, 0.0, ""
-		for i := range truth.Cars {
-			c := &truth.Cars[i]
-			for _, cf := range c.Track {
-				if math.Abs(cf.T-tr.TEnd) > 0.5/max(truth.Scene.FPS, 1) {
-					continue
-				}
-				if v := iou(tr.LastBox, cf.Box); v > bestIoU {
-					bestCar, bestIoU, bestPlate = c.ID, v, c.Plate
-					bestTrue = meanSpeed(c, tr.TStart, tr.TEnd)
-				}
-			}
+		bestCar, bestIoU := MatchTrack(truth, tr)
+		bestTrue, bestPlate := 0.0, ""
+		if c, ok := truth.Car(bestCar); ok {
+			bestTrue, bestPlate = meanSpeed(c, tr.TStart, tr.TEnd), c.Plate
 		}
 		if bestCar < 0 {
 			rep.Unmatched = append(rep.Unmatched, tr.TrackID)
@@ -168,6 +160,24 @@ func Compare(truth *scenegen.Truth, tracks []Track) Report {
 		rep.MeanAbsKmh /= float64(n)
 	}
 	return rep
+}
+
+// MatchTrack returns the car a track followed (-1 when none): the one whose
+// true box overlaps the track's last box most (IoU > 0.3) at the track's end.
+func MatchTrack(truth *scenegen.Truth, tr Track) (carID int, iouScore float64) {
+	carID, iouScore = -1, 0.3
+	for i := range truth.Cars {
+		c := &truth.Cars[i]
+		for _, cf := range c.Track {
+			if math.Abs(cf.T-tr.TEnd) > 0.5/max(truth.Scene.FPS, 1) {
+				continue
+			}
+			if v := iou(tr.LastBox, cf.Box); v > iouScore {
+				carID, iouScore = c.ID, v
+			}
+		}
+	}
+	return carID, iouScore
 }
 
 // meanSpeed is the car's mean true speed over [t0, t1] (its constant speed
