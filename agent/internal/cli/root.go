@@ -49,6 +49,7 @@ Field technicians use its calibrate, camera and event commands on site.`,
 		newWatchCmd(g),
 		newEvidenceCmd(g),
 		newPlatesCmd(g),
+		newOutboxCmd(g),
 	)
 	return root
 }
