@@ -9,7 +9,26 @@
 // sprite's bottom edge is where the tyres touch the road. Render writes an
 // H.264 MP4 (ffmpeg CLI), truth.json (camera, homography, per-frame car
 // positions and image boxes), points.csv (marker pixels ↔ metres, the input
-// of `agent calibrate solve`) and frame.jpg (the first frame).
+// of `agent calibrate solve`) and frame.jpg (the first frame); scenes with
+// traffic rules also get geometry.json and signal.txt (see Rule scenes).
+//
+// # Rule scenes
+//
+// The "redlight" and "lane" presets (RedLightScene, LaneScene) add what the
+// agent's red-light and lane rules need: a painted stop line (Road.StopLine,
+// StopLineDir) with a crosswalk and a signal schedule (Scene.Signal), solid
+// lane dividers (Road.SolidDividers), bus lanes (Road.BusLanes), cars that
+// brake to a standstill and stay (Car.Stops) and cars that change lanes
+// (Car.LaneChange). For such scenes Render also writes geometry.json (the
+// zones and lines in ground metres, the --geometry input of `agent
+// calibrate solve`: a 60 km/h speed zone "speed", the stop line "stop" at
+// the centre of the painted band, a count line "exit" ExitBeyondM beyond
+// it, "solid_<i>" solid_lane_line per solid divider and "bus_<i>" bus_lane
+// zones) and, with a signal, signal.txt ("<seconds> <phase>" per change);
+// the truth gets the signal, the geometry and, per car, the expected
+// violations, the stop-line and solid-line crossing times and the time a
+// stopping car comes to rest. Crossings are those of the car's ground point
+// (the front bumper of a car driving towards the camera).
 //
 // # Coordinates
 //

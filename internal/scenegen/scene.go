@@ -233,8 +233,15 @@ type PresetOptions struct {
 }
 
 // Preset returns the named preset scene: "speed" (DefaultSpeedScene),
-// "side" (SideScene) or "2k" (TwoKScene).
+// "side" (SideScene), "2k" (TwoKScene), "redlight" (RedLightScene) or
+// "lane" (LaneScene).
 func Preset(name string, seed uint64, opt PresetOptions) (Scene, error) {
+	switch name {
+	case "redlight":
+		return redLightPreset(seed, opt), nil
+	case "lane":
+		return lanePreset(seed, opt), nil
+	}
 	road := DefaultRoad()
 	var (
 		s        Scene
@@ -257,7 +264,7 @@ func Preset(name string, seed uint64, opt PresetOptions) (Scene, error) {
 			FPS: 25, Duration: 10, RefY: 0}
 		n, halfZone = 6, 15
 	default:
-		return Scene{}, fmt.Errorf("scenegen: unknown preset %q (want speed, side or 2k)", name)
+		return Scene{}, fmt.Errorf("scenegen: unknown preset %q (want speed, side, 2k, redlight or lane)", name)
 	}
 	s.Name, s.Seed, s.Road, s.NoiseSigma, s.PhotoDir = name, seed, road, 2, DefaultPhotoDir()
 	if opt.Duration > 0 {

@@ -15,6 +15,10 @@ import (
 //
 // History (append only):
 //   - 1 (2025-11): first format.
+//   - 1 (2026-11): additive: signal, geometry and, per car,
+//     expected_violations, stop_line_cross_s, solid_line_cross_s and
+//     stopped_at_s (rule scenes only); scene cars gain stops and
+//     lane_change, the road stop_line_dir, solid_dividers and bus_lanes.
 const TruthVersion = 1
 
 // PixelConvention describes the image coordinates used in the truth.

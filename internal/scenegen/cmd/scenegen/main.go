@@ -1,7 +1,8 @@
 // Command scenegen renders a synthetic traffic clip with known speeds:
-// clip.mp4, truth.json, points.csv and frame.jpg in the output directory.
+// clip.mp4, truth.json, points.csv and frame.jpg in the output directory
+// (plus geometry.json and signal.txt for the redlight and lane presets).
 //
-//	go run ./internal/scenegen/cmd/scenegen --out DIR [--preset speed|side|2k] [--seed N] [--duration S]
+//	go run ./internal/scenegen/cmd/scenegen --out DIR [--preset speed|side|2k|redlight|lane] [--seed N] [--duration S]
 package main
 
 import (
@@ -26,7 +27,7 @@ func main() {
 func run() error {
 	var (
 		out      = flag.String("out", "", "output directory (required)")
-		preset   = flag.String("preset", "speed", "scene preset: speed, side or 2k")
+		preset   = flag.String("preset", "speed", "scene preset: speed, side, 2k, redlight or lane")
 		seed     = flag.Uint64("seed", 1, "random seed (same seed, same clip)")
 		duration = flag.Float64("duration", 0, "clip length in seconds (0: the preset's)")
 		fps      = flag.Float64("fps", 0, "frame rate (0: the preset's)")
@@ -74,8 +75,21 @@ func run() error {
 	fmt.Printf("%s: %d frames %dx%d at %g fps, %d cars, %d markers in points.csv, %.1fs\n",
 		*out, len(truth.Frames), s.Camera.Width, s.Camera.Height, s.FPS, len(truth.Cars), clickable, time.Since(t0).Seconds())
 	for _, c := range truth.Cars {
-		fmt.Printf("  car %d  %-11s %-7s lane %d %-6s %6.1f km/h  full frames %d..%d\n",
+		fmt.Printf("  car %d  %-11s %-7s lane %d %-6s %6.1f km/h  full frames %d..%d",
 			c.ID, c.Photo, c.Plate, c.Lane, c.Direction, c.SpeedKmh, c.FullFrom, c.FullTo)
+		if c.ExpectedViolations != nil {
+			fmt.Printf("  expected %v", c.ExpectedViolations)
+		}
+		if c.StopLineCrossT != nil {
+			fmt.Printf("  stop line at %.2fs", *c.StopLineCrossT)
+		}
+		if c.SolidLineCrossT != nil {
+			fmt.Printf("  solid line at %.2fs", *c.SolidLineCrossT)
+		}
+		if c.StoppedAtS != nil {
+			fmt.Printf("  stopped at %.2fs", *c.StoppedAtS)
+		}
+		fmt.Println()
 	}
 	return nil
 }
