@@ -18,6 +18,7 @@ import (
 	"github.com/vigia-pe/vigia/hub/internal/db"
 	"github.com/vigia-pe/vigia/hub/internal/ingest"
 	"github.com/vigia-pe/vigia/hub/internal/objstore"
+	"github.com/vigia-pe/vigia/hub/internal/retention"
 )
 
 // Location is the municipality's time zone (infraction codes, daily reports).
@@ -50,6 +51,14 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer store.Close()
 	if _, err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	// Time-series partitions: created ahead, dropped after the 90-day retention.
+	job, err := retention.New(store.Pool, retention.Config{}, log)
+	if err != nil {
+		return err
+	}
+	if _, _, err := job.RunOnce(ctx, time.Now()); err != nil {
 		return err
 	}
 	evidence, err := OpenEvidence(ctx, cfg)
@@ -92,6 +101,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
+	go func() { _ = job.Run(ctx) }() // logs its own errors; retried every interval
 	go func() { errc <- consumer.Run(ctx) }()
 	go func() {
 		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

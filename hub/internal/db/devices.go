@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Device is a camera registered at the hub.
@@ -55,7 +56,16 @@ func (s *Store) UpsertZone(ctx context.Context, id, name string, speedLimit int)
 // RecordStatus stores a device's latest status payload and heartbeat.
 // Status messages for unknown devices return ErrUnknownDevice.
 func (s *Store) RecordStatus(ctx context.Context, deviceID string, ts time.Time, status json.RawMessage) error {
-	tag, err := s.Pool.Exec(ctx, `UPDATE devices SET last_heartbeat = GREATEST(COALESCE(last_heartbeat, $2), $2),
+	return recordStatus(ctx, s.Pool, deviceID, ts, status)
+}
+
+// execer is what a pool and a transaction share.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+func recordStatus(ctx context.Context, q execer, deviceID string, ts time.Time, status json.RawMessage) error {
+	tag, err := q.Exec(ctx, `UPDATE devices SET last_heartbeat = GREATEST(COALESCE(last_heartbeat, $2), $2),
 		metadata = jsonb_set(COALESCE(metadata, '{}'::jsonb), '{agent_status}', $3::jsonb), updated_at = now()
 		WHERE id = $1`, deviceID, ts, status)
 	if err != nil {

@@ -6,7 +6,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,7 +22,9 @@ import (
 // Store is what ingestion needs from the database.
 type Store interface {
 	InsertInfraction(ctx context.Context, env event.Envelope, p *event.Infraction) (db.InsertResult, error)
-	RecordStatus(ctx context.Context, deviceID string, ts time.Time, status json.RawMessage) error
+	RecordStatusEvent(ctx context.Context, env event.Envelope) (duplicate bool, err error)
+	InsertMetrics(ctx context.Context, env event.Envelope, p *event.Metrics) (duplicate bool, err error)
+	InsertAck(ctx context.Context, env event.Envelope, p *event.Ack) (duplicate bool, err error)
 	InsertDeadLetter(ctx context.Context, d db.DeadLetter) error
 }
 
@@ -163,6 +164,27 @@ func (c *Consumer) handle(ctx context.Context, pb *paho.Publish) {
 	}
 }
 
+// stored counts the outcome of an idempotent insert and turns a permanent
+// database refusal (unknown device, invalid value) into a dead-letter refusal.
+func (c *Consumer) stored(env event.Envelope, duplicate bool, err error) error {
+	if errors.Is(err, db.ErrUnknownDevice) {
+		return &refusal{"unknown_device", err}
+	}
+	if errors.Is(err, db.ErrInvalidValue) {
+		return &refusal{"invalid_value", err}
+	}
+	if err != nil {
+		return err
+	}
+	if duplicate {
+		c.Stats.Duplicates.Add(1)
+		c.log.Debug("duplicate message ignored", "type", env.Type, "event_id", env.ID, "device", env.DeviceID)
+		return nil
+	}
+	c.Stats.Stored.Add(1)
+	return nil
+}
+
 // refusal is a permanent problem with a message: it goes to the dead-letter table.
 type refusal struct {
 	reason string
@@ -229,19 +251,26 @@ func (c *Consumer) decode(ctx context.Context, pb *paho.Publish) (event.Envelope
 			c.log.Info("infraction stored", "event_id", env.ID, "code", res.Code, "type", p.Type, "camera", p.CameraID)
 		}
 	case *event.Status:
-		err := c.store.RecordStatus(ctx, env.DeviceID, env.TS, env.Data)
-		if errors.Is(err, db.ErrUnknownDevice) {
-			return env, &refusal{"unknown_device", err}
-		}
-		if err != nil {
+		dup, err := c.store.RecordStatusEvent(ctx, env)
+		if err := c.stored(env, dup, err); err != nil {
 			return env, err
 		}
-		c.Stats.Stored.Add(1)
+	case *event.Metrics:
+		dup, err := c.store.InsertMetrics(ctx, env, p)
+		if err := c.stored(env, dup, err); err != nil {
+			return env, err
+		}
+	case *event.Ack:
+		dup, err := c.store.InsertAck(ctx, env, p)
+		if err := c.stored(env, dup, err); err != nil {
+			return env, err
+		}
+		if !dup {
+			c.log.Info("command acknowledged", "command_id", p.CommandID, "outcome", p.Outcome, "device", env.DeviceID)
+		}
 	default:
-		// Metrics and acks are validated here; their tables arrive with the
-		// hub's data-model work. Counted so nothing passes unseen.
-		c.Stats.Stored.Add(1)
-		c.log.Debug("message accepted", "type", env.Type, "device", env.DeviceID)
+		// The agent never sends the hub's own kinds (command, model).
+		return env, &refusal{"unexpected_kind", fmt.Errorf("the hub does not consume %q messages", env.Type)}
 	}
 	return env, nil
 }
