@@ -76,6 +76,20 @@ bin/agent replay --video "$SCENE/clip.mp4" --calibration "$SCENE/cal.json" --pla
   --annotate "$SCENE/annotated.mp4" --speed-limit 60 --tolerance 5 --camera CAM002 --evidence "$OUT/agent-data" --log-level warn
 go run ./internal/speedcheck/cmd/speedcheck --truth "$SCENE/truth.json" --events "$SCENE/tracks.jsonl"
 
+for preset in redlight lane; do
+  say "scene '$preset': a $( [ $preset = redlight ] && echo 'red-light runner (signal schedule from the controller)' || echo 'car crossing a solid lane line') among law-abiding cars"
+  go run ./internal/scenegen/cmd/scenegen --out "$OUT/$preset" --preset "$preset" --seed "${DEMO_SEED:-1}" | grep -E 'car|expected' || true
+  bin/agent calibrate solve --points "$OUT/$preset/points.csv" --geometry "$OUT/$preset/geometry.json" --out "$OUT/$preset/cal.json" \
+    --image "$OUT/$preset/frame.jpg" --overlay "$OUT/$preset/calibration-overlay.png" --device CAM002 --force > /dev/null
+  sig=(); [ -f "$OUT/$preset/signal.txt" ] && sig=(--signal "$OUT/$preset/signal.txt")
+  bin/agent replay --video "$OUT/$preset/clip.mp4" --calibration "$OUT/$preset/cal.json" "${sig[@]}" --plates brazil \
+    --camera CAM002 --evidence "$OUT/agent-data" --events "$OUT/$preset/tracks.jsonl" --annotate "$OUT/$preset/annotated.mp4" --log-level warn
+  grep '"type":"infraction"' "$OUT/$preset/tracks.jsonl" | python3 -c 'import json,sys
+for l in sys.stdin:
+    d=json.loads(l)["data"]; print("  cited:", d["type"], "track", d["track_id"], "plate", d.get("plate","(unreadable)"), "details", {k: d["details"][k] for k in d["details"] if k in ("rule","zone","phase","red_for_s","line")})'
+done
+cat "$OUT/redlight/tracks.jsonl" "$OUT/lane/tracks.jsonl" >> "$SCENE/tracks.jsonl"
+
 say "auditor: verify every evidence package (hashes, Ed25519 signatures, hash chain)"
 AGENT_DATA_DIR="$OUT/agent-data" bin/agent evidence verify "$OUT/agent-data/evidence"
 
