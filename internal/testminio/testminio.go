@@ -60,7 +60,9 @@ func (s *Server) start(t testing.TB, bin, dir string) {
 	t.Cleanup(s.Stop)
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + s.Endpoint + "/minio/health/ready")
+		// /minio/health/cluster answers 200 only once the storage has write quorum;
+		// /ready can answer before the drives are initialised.
+		resp, err := http.Get("http://" + s.Endpoint + "/minio/health/cluster")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigia-pe/vigia/agent/internal/plate"
+	"image"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,13 +35,17 @@ func nonEmpty(s, def string) string {
 	return s
 }
 
-// modelVersions lists the models that take part in a citation.
-func modelVersions(det *Detector) map[string]shared.Model {
-	info := det.Info()
-	m := map[string]shared.Model{info.Model: {Version: info.Version}}
+// modelVersions lists the models that take part in a citation, with the
+// SHA-256 of their weights (from the manifest, or hashed at start for the
+// plate models) so an auditor can tell exactly which weights judged.
+func modelVersions(det *Detector, modelsDir string) map[string]shared.Model {
+	m := map[string]shared.Model{det.Manifest.Name: {Version: det.Manifest.Version, SHA256: det.Manifest.Weights.SHA256}}
 	if det.Plates != nil {
-		m["lpd-yunet"] = shared.Model{Version: "2023mar"}
-		m["plate-ocr-cct-xs-v2-global"] = shared.Model{Version: "v2"}
+		for name, rel := range map[string]string{"lpd-yunet-2023mar": plate.DetectorModel, "plate-ocr-cct-xs-v2-global": plate.ReaderModel} {
+			if _, sum, err := shared.HashFile(filepath.Join(modelsDir, rel)); err == nil {
+				m[name] = shared.Model{Version: filepath.Base(rel), SHA256: strings.TrimPrefix(sum, "sha256:")}
+			}
+		}
 	}
 	return m
 }
@@ -75,6 +83,10 @@ type ReplayOptions struct {
 	ToleranceKmh float64
 	// Signal is a signal schedule file for red-light rules (see ReadSignalSchedule).
 	Signal string
+	// LightRegion, when Signal is empty, is the traffic light's rectangle in
+	// the picture: its lit lamp is classified on every frame (the fallback
+	// when no controller feed is available).
+	LightRegion image.Rectangle
 	// DeviceID and CameraID name the agent and the camera in the events.
 	DeviceID, CameraID string
 	// Progress, when not nil, receives progress updates (done frames, total or 0).
@@ -163,16 +175,25 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 		opt.Start = time.Now().UTC()
 	}
 	var engine *rules.Engine
+	var light *rules.LightClassifier
 	if cal != nil {
 		rc := rules.DefaultConfig()
-		if opt.Signal != "" && !live {
-			tl, err := ReadSignalSchedule(opt.Signal, opt.Start)
-			if err != nil {
+		var sig rules.SignalSource
+		switch {
+		case opt.Signal != "" && !live:
+			if sig, err = ReadSignalSchedule(opt.Signal, opt.Start); err != nil {
 				return sum, err
 			}
-			rc.RedLights = redLightApproaches(cal, tl)
+		case !opt.LightRegion.Empty():
+			if light, err = rules.NewLightClassifier(rules.LightConfig{Region: opt.LightRegion}); err != nil {
+				return sum, err
+			}
+			sig = light
+		}
+		if sig != nil {
+			rc.RedLights = redLightApproaches(cal, sig)
 			if len(rc.RedLights) == 0 {
-				return sum, fmt.Errorf("replay: --signal given but the calibration has no stop_line (add one with calibrate solve --geometry)")
+				return sum, fmt.Errorf("replay: a signal source was given but the calibration has no stop_line (add one with calibrate solve --geometry)")
 			}
 		}
 		rc.Speed.OverrideLimitKmh = opt.SpeedLimitKmh
@@ -208,7 +229,7 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 			}
 		}
 		cite, err = newCiter(nonEmpty(opt.DeviceID, "replay"), nonEmpty(opt.CameraID, nonEmpty(cal.DeviceID, "replay")),
-			cal, w, det.Plates, modelVersions(det), log, func(env event.Envelope) error { return enc.Encode(env) })
+			cal, w, det.Plates, modelVersions(det, opt.Detector.ModelsDir), log, func(env event.Envelope) error { return enc.Encode(env) })
 		if err != nil {
 			return sum, err
 		}
@@ -231,7 +252,7 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 		ctx, cancel = context.WithTimeout(ctx, opt.Duration)
 		defer cancel()
 	}
-	sink := &replaySink{pl: pl, enc: enc, cancel: cancel, cite: cite, progress: opt.Progress, total: info.Frames, sum: &sum,
+	sink := &replaySink{pl: pl, enc: enc, cancel: cancel, cite: cite, light: light, progress: opt.Progress, total: info.Frames, sum: &sum,
 		annotatePath: opt.Annotate, fps: info.FrameRate}
 	start := time.Now()
 	var runErr error
@@ -300,6 +321,7 @@ type replaySink struct {
 	fps          float64
 	dropped      atomic.Int64
 	cite         *citer
+	light        *rules.LightClassifier
 	lastLatency  time.Duration
 	cancel       context.CancelFunc
 	progress     func(done, total int64)
@@ -321,6 +343,10 @@ func (s *replaySink) OnFrame(f *frame.Frame) {
 	defer s.mu.Unlock()
 	if s.err != nil {
 		return
+	}
+	if s.light != nil {
+		// Every frame, gated or not: the phase timeline must not have holes.
+		s.light.Observe(f)
 	}
 	t0 := time.Now()
 	r, err := s.pl.Process(f)

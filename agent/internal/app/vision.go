@@ -13,6 +13,7 @@ import (
 	"github.com/vigia-pe/vigia/agent/internal/plate"
 	"github.com/vigia-pe/vigia/calibration"
 	"github.com/vigia-pe/vigia/models"
+	"github.com/vigia-pe/vigia/shared/modelmanifest"
 )
 
 // DetectorOptions choose and tune the vehicle detector.
@@ -54,7 +55,9 @@ type Detector struct {
 	*infer.ORTDetector
 	// Plates is nil unless DetectorOptions.PlateFormat was set.
 	Plates *plate.Recognizer
-	rt     *infer.Runtime
+	// Manifest describes the vehicle detector's model.
+	Manifest *modelmanifest.Manifest
+	rt       *infer.Runtime
 }
 
 // Close releases the models, then the runtime (plate models first: the
@@ -96,7 +99,7 @@ func NewDetector(opt DetectorOptions, roi image.Rectangle, log *slog.Logger) (*D
 		rt.Close()
 		return nil, err
 	}
-	d := &Detector{ORTDetector: det, rt: rt}
+	d := &Detector{ORTDetector: det, rt: rt, Manifest: m}
 	if opt.PlateFormat != "" {
 		f, err := plate.ParseFormat(opt.PlateFormat)
 		if err == nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"strings"
@@ -94,6 +95,7 @@ func addVisionFlags(f *pflag.FlagSet, opt *app.ReplayOptions, noGate *bool) {
 	f.Float64Var(&opt.SpeedLimitKmh, "speed-limit", 0, "speed limit in km/h, overriding the calibration's speed zones")
 	f.Float64Var(&opt.ToleranceKmh, "tolerance", 5, "legal speed tolerance in km/h (Peru: 5)")
 	f.StringVar(&opt.CameraID, "camera", "", "camera id for the events (default: the calibration's device id)")
+	f.Var(rectFlag{&opt.LightRegion}, "light-region", "traffic light rectangle x1,y1,x2,y2 in pixels, classified when no --signal is given")
 	f.StringVar(&opt.Signal, "signal", "", "signal schedule for red-light rules: lines \"<seconds> <red|amber|green>\" (replay only)")
 	f.Float64Var(&opt.Pipeline.MinBoxHeightPx, "min-box-height", opt.Pipeline.MinBoxHeightPx, "ignore, for speeds, vehicle boxes shorter than this many pixels")
 }
@@ -114,6 +116,27 @@ func prepareVision(g *globals, opt *app.ReplayOptions, noGate bool) (config.Conf
 	opt.Pipeline.Gate = !noGate
 	return cfg, nil
 }
+
+// rectFlag parses "x1,y1,x2,y2".
+type rectFlag struct{ r *image.Rectangle }
+
+func (f rectFlag) String() string {
+	if f.r == nil || f.r.Empty() {
+		return ""
+	}
+	return fmt.Sprintf("%d,%d,%d,%d", f.r.Min.X, f.r.Min.Y, f.r.Max.X, f.r.Max.Y)
+}
+
+func (f rectFlag) Set(s string) error {
+	var x1, y1, x2, y2 int
+	if n, err := fmt.Sscanf(s, "%d,%d,%d,%d", &x1, &y1, &x2, &y2); err != nil || n != 4 || x2 <= x1 || y2 <= y1 || x1 < 0 || y1 < 0 {
+		return fmt.Errorf("want x1,y1,x2,y2 with x1<x2 and y1<y2, got %q", s)
+	}
+	*f.r = image.Rect(x1, y1, x2, y2)
+	return nil
+}
+
+func (rectFlag) Type() string { return "x1,y1,x2,y2" }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

@@ -1,6 +1,7 @@
 // Package uplink carries the agent's messages to the hub: MQTT 5 (QoS 1,
 // waiting for the broker's acknowledgement) with a retained status and an
-// "offline" last will.
+// "offline" last will; evidence files to MinIO/S3 with their hashes checked
+// after upload; and the Sender that drains the outbox through both, in order.
 package uplink
 
 import (

@@ -1,0 +1,383 @@
+package uplink
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/vigia-pe/vigia/agent/internal/outbox"
+	"github.com/vigia-pe/vigia/internal/testenv"
+	"github.com/vigia-pe/vigia/shared/event"
+)
+
+func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// testLog logs to the test output at Warn and above (set VIGIA_TEST_DEBUG for Debug).
+func testLog(t testing.TB) *slog.Logger {
+	lvl := slog.LevelWarn
+	if os.Getenv("VIGIA_TEST_DEBUG") != "" {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: lvl}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func testDevice() string { return "UPL-" + strings.ToUpper(event.NewID()[24:32]) }
+
+// newEntry builds an infraction entry for device with the given evidence.
+func newEntry(t testing.TB, device string, files ...outbox.FileRef) outbox.Entry {
+	t.Helper()
+	now := time.Now()
+	env, err := event.New(device, now, &event.Infraction{Type: event.OtherViolation, CameraID: device, DetectedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := env.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return outbox.Entry{EventID: env.ID, Kind: env.Type, Topic: event.Topic(device, env.Type), Payload: b, Evidence: files}
+}
+
+// writeEvidence writes size random bytes and returns its FileRef.
+func writeEvidence(t testing.TB, dir, key string, size int) outbox.FileRef {
+	t.Helper()
+	b := make([]byte, size)
+	_, _ = rand.Read(b)
+	p := filepath.Join(dir, strings.ReplaceAll(key, "/", "_"))
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return outbox.FileRef{Key: key, Path: p, SHA256: hex.EncodeToString(sum[:]), Size: int64(size)}
+}
+
+func openOutbox(t testing.TB, path string) *outbox.Outbox {
+	t.Helper()
+	ob, err := outbox.Open(path, outbox.Config{}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ob
+}
+
+// counter is a QoS 1 subscriber that counts received event ids. With a
+// fixed client id and a session expiry, the broker keeps its subscription
+// and queued messages while it is disconnected (and across a broker
+// restart with persistence), and it reconnects by itself.
+type counter struct {
+	mu    sync.Mutex
+	seen  map[string]int
+	total int
+	bad   int
+}
+
+func (c *counter) add(p *paho.Publish) {
+	env, err := event.Decode(p.Payload)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.bad++
+		return
+	}
+	if c.seen == nil {
+		c.seen = make(map[string]int)
+	}
+	c.seen[env.ID]++
+	c.total++
+}
+
+// report returns distinct ids received, raw messages and duplicates.
+func (c *counter) report() (distinct, total, dups int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seen), c.total, c.total - len(c.seen)
+}
+
+func (c *counter) undecodable() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bad
+}
+
+func (c *counter) count(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen[id]
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// subscribeCounter keeps a subscriber on topic connected until the test ends.
+// persistent asks for a session the broker keeps (1 h).
+func subscribeCounter(t testing.TB, addr, topic string, persistent bool) *counter {
+	t.Helper()
+	c := &counter{}
+	id := "cnt-" + event.NewID()[20:]
+	ctx, cancel := context.WithCancel(context.Background())
+	connected := make(chan struct{}, 1)
+	connectOnce := func() (*paho.Client, error) {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return nil, err
+		}
+		cl := paho.NewClient(paho.ClientConfig{Conn: conn, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+			func(pr paho.PublishReceived) (bool, error) { c.add(pr.Packet); return true, nil }}})
+		cp := &paho.Connect{ClientID: id, CleanStart: !persistent, KeepAlive: 10}
+		if persistent {
+			exp := uint32(3600)
+			cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &exp}
+		}
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		defer ccancel()
+		if _, err := cl.Connect(cctx, cp); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		if _, err := cl.Subscribe(cctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {
+			_ = cl.Disconnect(&paho.Disconnect{})
+			return nil, err
+		}
+		return cl, nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			cl, err := connectOnce()
+			if err != nil {
+				select {
+				case <-ctx.Done():
+				case <-time.After(100 * time.Millisecond):
+				}
+				continue
+			}
+			select {
+			case connected <- struct{}{}:
+			default:
+			}
+			select {
+			case <-ctx.Done():
+				_ = cl.Disconnect(&paho.Disconnect{})
+				return
+			case <-cl.Done():
+			}
+		}
+	}()
+	select {
+	case <-connected:
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatalf("subscriber could not connect to %s", addr)
+	}
+	t.Cleanup(func() { cancel(); <-done })
+	return c
+}
+
+// mosquitto is a broker started by the test, with persistence in dir.
+type mosquitto struct {
+	addr, dir string
+	cmd       *exec.Cmd
+	done      chan struct{}
+	out       bytes.Buffer
+}
+
+func startMosquitto(t testing.TB, addr, dir string) *mosquitto {
+	t.Helper()
+	bin := testenv.RequireTool(t, "mosquitto")
+	_, port, _ := net.SplitHostPort(addr)
+	conf := filepath.Join(dir, "mosquitto.conf")
+	text := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n", port, dir)
+	if os.Geteuid() == 0 {
+		text += "user root\n" // otherwise it drops to user mosquitto, who cannot write dir
+	}
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := &mosquitto{addr: addr, dir: dir, done: make(chan struct{})}
+	m.cmd = exec.Command(bin, "-c", conf)
+	m.cmd.Stdout, m.cmd.Stderr = &m.out, &m.out
+	if err := m.cmd.Start(); err != nil {
+		t.Fatalf("start mosquitto: %v", err)
+	}
+	go func() { _ = m.cmd.Wait(); close(m.done) }()
+	t.Cleanup(m.stop)
+	waitFor(t, 10*time.Second, "mosquitto listening", func() bool {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return m
+}
+
+// stop ends the broker with SIGTERM (it saves its persistence file).
+func (m *mosquitto) stop() {
+	select {
+	case <-m.done:
+		return
+	default:
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(5 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
+}
+
+// minioServer is a MinIO started by the test on a fixed address and data
+// directory, so that it can be stopped and started again in place (the
+// start logic follows internal/testminio).
+type minioServer struct {
+	Endpoint, AccessKey, SecretKey, dir string
+	cmd                                 *exec.Cmd
+	done                                chan struct{}
+	out                                 *lockedBuf
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newMinIO(t testing.TB) *minioServer {
+	t.Helper()
+	testenv.RequireFile(t, testenv.MinIOBinary())
+	s := &minioServer{Endpoint: testenv.FreeAddr(t), AccessKey: "vigiatest", SecretKey: "vigiatest-secret-key", dir: t.TempDir()}
+	s.start(t)
+	return s
+}
+
+func (s *minioServer) start(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(testenv.MinIOBinary(), "server", "--quiet", "--address", s.Endpoint,
+		"--console-address", testenv.FreeAddr(t), s.dir)
+	s.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	s.out = &lockedBuf{}
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("minio: start: %v", err)
+	}
+	done := make(chan struct{})
+	s.done = done
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	t.Cleanup(s.stop)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + s.Endpoint + "/minio/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			// "ready" can come before the object layer is initialised: also
+			// wait for an authenticated request to succeed.
+			if resp.StatusCode == http.StatusOK && s.answers() {
+				return
+			}
+		}
+		select {
+		case <-done:
+			t.Fatalf("minio exited early:\n%s", s.out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("minio not ready after 60 s:\n%s", s.out.String())
+}
+
+func (s *minioServer) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+func (s *minioServer) config(bucket string) S3Config {
+	return S3Config{Endpoint: s.Endpoint, Bucket: bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+		CreateBucket: true, PartSize: 5 << 20}
+}
+
+// objectSHA downloads key and returns its size and SHA-256.
+func objectSHA(t testing.TB, u *S3Uploader, key string) (int64, string) {
+	t.Helper()
+	ctx := testenv.Context(t, time.Minute)
+	obj, err := u.client.GetObject(ctx, u.cfg.Bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	defer obj.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, obj)
+	if err != nil {
+		t.Fatalf("read %s: %v", key, err)
+	}
+	return n, hex.EncodeToString(h.Sum(nil))
+}
+
+// answers reports whether an authenticated ListBuckets succeeds.
+func (s *minioServer) answers() bool {
+	c, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), MaxRetries: 1})
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = c.ListBuckets(ctx)
+	return err == nil
+}
