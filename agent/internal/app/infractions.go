@@ -44,7 +44,7 @@ type citer struct {
 	ring               *clip.Ring
 	tmp                string
 	log                *slog.Logger
-	emit               func(event.Envelope) error
+	emit               func(event.Envelope, *event.Infraction) error
 
 	origin  time.Time // Captured - PTS of the stream
 	started bool
@@ -67,7 +67,7 @@ type pendingCite struct {
 }
 
 func newCiter(deviceID, cameraID string, cal *calibration.Calibration, w *evidence.Writer, plates *plate.Recognizer,
-	models map[string]shared.Model, log *slog.Logger, emit func(event.Envelope) error) (*citer, error) {
+	models map[string]shared.Model, log *slog.Logger, emit func(event.Envelope, *event.Infraction) error) (*citer, error) {
 	tmp, err := os.MkdirTemp("", "vigia-cite-")
 	if err != nil {
 		return nil, fmt.Errorf("cite: %w", err)
@@ -168,7 +168,7 @@ func (c *citer) cite(p pendingCite) error {
 		}
 	}
 	c.count++
-	return c.emit(env)
+	return c.emit(env, inf)
 }
 
 // rewrap re-encodes the payload after the evidence references were added.

@@ -89,6 +89,11 @@ type ReplayOptions struct {
 	LightRegion image.Rectangle
 	// DeviceID and CameraID name the agent and the camera in the events.
 	DeviceID, CameraID string
+	// OnInfraction, when set, receives each cited infraction instead of the
+	// events file (the service puts them in its outbox).
+	OnInfraction func(env event.Envelope, inf *event.Infraction) error
+	// OnFrame, when set, sees each analysed frame's result (live metrics and streams).
+	OnFrame func(f *frame.Frame, r pipeline.FrameResult)
 	// Progress, when not nil, receives progress updates (done frames, total or 0).
 	Progress func(done, total int64)
 }
@@ -229,7 +234,12 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 			}
 		}
 		cite, err = newCiter(nonEmpty(opt.DeviceID, "replay"), nonEmpty(opt.CameraID, nonEmpty(cal.DeviceID, "replay")),
-			cal, w, det.Plates, modelVersions(det, opt.Detector.ModelsDir), log, func(env event.Envelope) error { return enc.Encode(env) })
+			cal, w, det.Plates, modelVersions(det, opt.Detector.ModelsDir), log, func(env event.Envelope, inf *event.Infraction) error {
+				if opt.OnInfraction != nil {
+					return opt.OnInfraction(env, inf)
+				}
+				return enc.Encode(env)
+			})
 		if err != nil {
 			return sum, err
 		}
@@ -252,7 +262,7 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 		ctx, cancel = context.WithTimeout(ctx, opt.Duration)
 		defer cancel()
 	}
-	sink := &replaySink{pl: pl, enc: enc, cancel: cancel, cite: cite, light: light, progress: opt.Progress, total: info.Frames, sum: &sum,
+	sink := &replaySink{pl: pl, enc: enc, cancel: cancel, cite: cite, light: light, onFrame: opt.OnFrame, progress: opt.Progress, total: info.Frames, sum: &sum,
 		annotatePath: opt.Annotate, fps: info.FrameRate}
 	start := time.Now()
 	var runErr error
@@ -322,6 +332,7 @@ type replaySink struct {
 	dropped      atomic.Int64
 	cite         *citer
 	light        *rules.LightClassifier
+	onFrame      func(*frame.Frame, pipeline.FrameResult)
 	lastLatency  time.Duration
 	cancel       context.CancelFunc
 	progress     func(done, total int64)
@@ -355,6 +366,9 @@ func (s *replaySink) OnFrame(f *frame.Frame) {
 		return
 	}
 	s.lastLatency = time.Since(t0)
+	if s.onFrame != nil {
+		s.onFrame(f, r)
+	}
 	s.sum.Preprocess += r.Timings.Preprocess
 	s.sum.Inference += r.Timings.Inference
 	s.sum.Postprocess += r.Timings.Postprocess

@@ -26,6 +26,10 @@ type DetectorOptions struct {
 	Tiles      string // "CxR" (e.g. 3x2) or "" for none
 	// WholeView adds the whole frame (or ROI) as an extra view when tiling.
 	WholeView bool
+	// Runtime, when set, is a started ONNX Runtime environment shared with
+	// other detectors of the process (one per process); the Detector then
+	// leaves it open on Close.
+	Runtime *infer.Runtime
 	// PlateFormat, when not empty, also loads the plate detector and reader
 	// (peru, brazil or any) into the same ONNX Runtime environment.
 	PlateFormat string
@@ -58,6 +62,7 @@ type Detector struct {
 	// Manifest describes the vehicle detector's model.
 	Manifest *modelmanifest.Manifest
 	rt       *infer.Runtime
+	ownRT    bool // the Detector started rt and closes it
 }
 
 // Close releases the models, then the runtime (plate models first: the
@@ -70,8 +75,10 @@ func (d *Detector) Close() error {
 	if cerr := d.ORTDetector.Close(); err == nil {
 		err = cerr
 	}
-	if cerr := d.rt.Close(); err == nil {
-		err = cerr
+	if d.ownRT {
+		if cerr := d.rt.Close(); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }
@@ -86,9 +93,12 @@ func NewDetector(opt DetectorOptions, roi image.Rectangle, log *slog.Logger) (*D
 	if err != nil {
 		return nil, err
 	}
-	rt := infer.NewRuntime(opt.ORTLibrary, log)
-	if err := rt.Start(); err != nil {
-		return nil, err
+	rt, own := opt.Runtime, false
+	if rt == nil {
+		rt, own = infer.NewRuntime(opt.ORTLibrary, log), true
+		if err := rt.Start(); err != nil {
+			return nil, err
+		}
 	}
 	cfg := infer.Config{Provider: opt.Provider, IntraOpThreads: opt.Threads, ROI: roi}
 	if cols*rows > 1 {
@@ -96,10 +106,12 @@ func NewDetector(opt DetectorOptions, roi image.Rectangle, log *slog.Logger) (*D
 	}
 	det, err := infer.New(rt, cfg, m, opt.ModelsDir, log)
 	if err != nil {
-		rt.Close()
+		if own {
+			rt.Close()
+		}
 		return nil, err
 	}
-	d := &Detector{ORTDetector: det, rt: rt, Manifest: m}
+	d := &Detector{ORTDetector: det, rt: rt, ownRT: own, Manifest: m}
 	if opt.PlateFormat != "" {
 		f, err := plate.ParseFormat(opt.PlateFormat)
 		if err == nil {

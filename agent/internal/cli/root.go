@@ -50,6 +50,7 @@ Field technicians use its calibrate, camera and event commands on site.`,
 		newEvidenceCmd(g),
 		newPlatesCmd(g),
 		newOutboxCmd(g),
+		newRunCmd(g),
 	)
 	return root
 }

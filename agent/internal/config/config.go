@@ -34,6 +34,61 @@ type Config struct {
 	// ORTLibrary is the path of libonnxruntime.so.1 (AGENT_ORT_LIBRARY).
 	ORTLibrary string `yaml:"ort_library"`
 	LogLevel   string `yaml:"log_level"`
+	// HTTPAddr serves /health, /ready, /metrics, camera status and the live
+	// stream (AGENT_HTTP_ADDR).
+	HTTPAddr string `yaml:"http_addr"`
+	// OutboxMaxBytes bounds the store-and-forward outbox (payloads and
+	// evidence it references); infractions are never dropped for it.
+	OutboxMaxBytes int64 `yaml:"outbox_max_bytes"`
+	// S3 is where evidence files are uploaded; without an endpoint they stay
+	// in the data directory and only the events are sent.
+	S3 S3 `yaml:"s3"`
+	// Cameras are the streams `agent run` analyses, one pipeline each.
+	Cameras []Camera `yaml:"cameras"`
+}
+
+// S3 configures evidence uploads (AGENT_S3_*).
+type S3 struct {
+	Endpoint  string `yaml:"endpoint"`
+	Bucket    string `yaml:"bucket"`
+	AccessKey string `yaml:"access_key"`
+	SecretKey Secret `yaml:"secret_key"`
+	UseTLS    bool   `yaml:"use_tls"`
+	Region    string `yaml:"region"`
+}
+
+// Camera is one stream of `agent run`.
+type Camera struct {
+	// ID is the camera's id at the hub (devices.id).
+	ID string `yaml:"id"`
+	// URL is the rtsp:// URL; it may hold the camera password, so prefer
+	// URLEnv, the name of an environment variable holding it.
+	URL    Secret `yaml:"url"`
+	URLEnv string `yaml:"url_env"`
+	// Transport is tcp (default) or udp.
+	Transport string `yaml:"transport"`
+	// Calibration is the camera's calibration file; without it, no speeds or rules.
+	Calibration string `yaml:"calibration"`
+	// PlateFormat is peru (default), brazil, any or none.
+	PlateFormat string `yaml:"plate_format"`
+	// SpeedLimitKmh overrides the calibration's speed zones (0: use them).
+	SpeedLimitKmh float64 `yaml:"speed_limit_kmh"`
+	// ToleranceKmh is the legal tolerance (default 5).
+	ToleranceKmh float64 `yaml:"tolerance_kmh"`
+	// MaxWidth downscales wider pictures before analysis (0: keep).
+	MaxWidth int `yaml:"max_width"`
+	// Tiles is "CxR" tiling of the road region for small vehicles ("" for none).
+	Tiles string `yaml:"tiles"`
+}
+
+// StreamURL returns the camera URL from the file or its environment variable.
+func (c Camera) StreamURL(getenv func(string) string) string {
+	if c.URLEnv != "" {
+		if v := getenv(c.URLEnv); v != "" {
+			return v
+		}
+	}
+	return string(c.URL)
 }
 
 // MQTT configures the uplink broker.
@@ -53,6 +108,10 @@ func Default() Config {
 		ModelsDir:  DefaultModelsDir(),
 		ORTLibrary: DefaultORTLibrary(),
 		LogLevel:   "info",
+		HTTPAddr:   "127.0.0.1:9090",
+		// 2 GiB: hours of infractions with evidence on a small SD card or eMMC.
+		OutboxMaxBytes: 2 << 30,
+		S3:             S3{Bucket: "evidence", Region: "us-east-1"},
 	}
 }
 
@@ -127,6 +186,13 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	set("AGENT_MODELS_DIR", &cfg.ModelsDir)
 	set("AGENT_ORT_LIBRARY", &cfg.ORTLibrary)
 	set("AGENT_LOG_LEVEL", &cfg.LogLevel)
+	set("AGENT_HTTP_ADDR", &cfg.HTTPAddr)
+	set("AGENT_S3_ENDPOINT", &cfg.S3.Endpoint)
+	set("AGENT_S3_BUCKET", &cfg.S3.Bucket)
+	set("AGENT_S3_ACCESS_KEY", &cfg.S3.AccessKey)
+	if v := getenv("AGENT_S3_SECRET_KEY"); v != "" {
+		cfg.S3.SecretKey = Secret(v)
+	}
 	return cfg, nil
 }
 
@@ -151,6 +217,38 @@ func (c Config) Validate() error {
 	}
 	if c.ModelsDir == "" {
 		bad("models_dir (AGENT_MODELS_DIR)", "required")
+	}
+	if c.OutboxMaxBytes < 1<<20 {
+		bad("outbox_max_bytes", "must be at least 1 MiB")
+	}
+	if c.S3.Endpoint != "" && (c.S3.Bucket == "" || c.S3.AccessKey == "" || c.S3.SecretKey == "") {
+		bad("s3 (AGENT_S3_*)", "an endpoint needs a bucket and credentials")
+	}
+	seen := map[string]bool{}
+	for i, cam := range c.Cameras {
+		field := fmt.Sprintf("cameras[%d]", i)
+		if !event.ValidDeviceID(cam.ID) {
+			bad(field+".id", "%q must be 1-50 of [A-Za-z0-9_.-]", cam.ID)
+		}
+		if seen[cam.ID] {
+			bad(field+".id", "%q appears twice", cam.ID)
+		}
+		seen[cam.ID] = true
+		if cam.URL == "" && cam.URLEnv == "" {
+			bad(field, "needs url or url_env")
+		}
+		if cam.URL != "" && !strings.HasPrefix(string(cam.URL), "rtsp://") && !strings.HasPrefix(string(cam.URL), "rtsps://") {
+			bad(field+".url", "must start with rtsp:// or rtsps://")
+		}
+		if !oneOf(cam.Transport, "", "tcp", "udp") {
+			bad(field+".transport", "%q is not tcp or udp", cam.Transport)
+		}
+		if !oneOf(cam.PlateFormat, "", "peru", "brazil", "any", "none") {
+			bad(field+".plate_format", "%q is not peru, brazil, any or none", cam.PlateFormat)
+		}
+		if cam.SpeedLimitKmh < 0 || cam.SpeedLimitKmh > 200 || cam.ToleranceKmh < 0 || cam.ToleranceKmh > 50 {
+			bad(field, "speed_limit_kmh must be within 0..200 and tolerance_kmh within 0..50")
+		}
 	}
 	if !oneOf(c.LogLevel, "debug", "info", "warn", "error") {
 		bad("log_level (AGENT_LOG_LEVEL)", "%q is not debug, info, warn or error", c.LogLevel)

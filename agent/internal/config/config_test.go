@@ -21,6 +21,10 @@ func TestSampleConfig(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	if len(cfg.Cameras) != 1 || cfg.Cameras[0].URLEnv != "AGENT_CAMERA_CAM001_URL" ||
+		cfg.Cameras[0].StreamURL(env(map[string]string{"AGENT_CAMERA_CAM001_URL": "rtsp://x"})) != "rtsp://x" {
+		t.Fatalf("sample cameras not read as written: %+v", cfg.Cameras)
+	}
 	if cfg.DeviceID != "EDGE-LIM-001" || cfg.DataDir != "/var/lib/vigia/agent" {
 		t.Fatalf("sample not read as written: %+v", cfg)
 	}
@@ -34,7 +38,9 @@ func TestSampleConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fmt.Sprintf("%+v", got) == fmt.Sprintf("%+v", cfg) && word != "AGENT_MQTT_PASSWORD" {
+		// Secrets print redacted, and a camera's url_env is read by the camera, not by Load.
+		if fmt.Sprintf("%+v", got) == fmt.Sprintf("%+v", cfg) && word != "AGENT_MQTT_PASSWORD" && word != "AGENT_S3_SECRET_KEY" &&
+			!strings.HasPrefix(word, "AGENT_CAMERA_") {
 			t.Errorf("the sample documents %s but Load ignores it", word)
 		}
 	}
@@ -46,11 +52,13 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	cfg.MQTT.URL = "mqtt://user:hunter2@broker:1883"
 	cfg.DataDir = ""
 	cfg.LogLevel = "chatty"
+	cfg.Cameras = []Camera{{ID: "CAM1", URL: "http://nope"}, {ID: "CAM1"}, {ID: "bad id", URLEnv: "X", PlateFormat: "mars"}}
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, want := range []string{"AGENT_DEVICE_ID", "AGENT_MQTT_URL", "AGENT_DATA_DIR", "AGENT_LOG_LEVEL", "must not embed a password"} {
+	for _, want := range []string{"AGENT_DEVICE_ID", "AGENT_MQTT_URL", "AGENT_DATA_DIR", "AGENT_LOG_LEVEL", "must not embed a password",
+		"cameras[0].url", "appears twice", "cameras[1]: needs url", "cameras[2].id", "cameras[2].plate_format"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // maxInspectProblems bounds the problems listed by Inspect.
@@ -46,7 +47,7 @@ func Inspect(path string, lockTimeout time.Duration) (rep Report, err error) {
 	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return rep, fmt.Errorf("outbox: inspect %s: in use by another process: %w", path, ErrLocked)
 		}
 		return rep, fmt.Errorf("outbox: inspect %s: not readable as bbolt: %w", path, err)

@@ -51,6 +51,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/vigia-pe/vigia/shared/event"
 )
@@ -151,7 +152,7 @@ func Open(path string, cfg Config, log *slog.Logger) (*Outbox, error) {
 
 // openError classifies an error of bolt.Open.
 func openError(path string, cfg Config, err error) error {
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return fmt.Errorf("outbox: %s is in use by another process (lock not acquired within %s); stop the other agent instance: %w",
 			path, cfg.OpenTimeout, ErrLocked)
 	}

@@ -1,0 +1,257 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigia-pe/vigia/agent/internal/config"
+	"github.com/vigia-pe/vigia/agent/internal/frame"
+	"github.com/vigia-pe/vigia/agent/internal/health"
+	"github.com/vigia-pe/vigia/agent/internal/infer"
+	"github.com/vigia-pe/vigia/agent/internal/outbox"
+	"github.com/vigia-pe/vigia/agent/internal/pipeline"
+	"github.com/vigia-pe/vigia/agent/internal/uplink"
+	"github.com/vigia-pe/vigia/shared/buildinfo"
+	"github.com/vigia-pe/vigia/shared/event"
+	shared "github.com/vigia-pe/vigia/shared/evidence"
+)
+
+// Run is the agent service: one pipeline per configured camera, infractions
+// and their evidence committed to the outbox before anything is sent, the
+// sender draining it to the broker (and S3), a retained status, and the
+// local HTTP endpoints. It returns when ctx ends.
+func Run(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) error {
+	if len(cfg.Cameras) == 0 {
+		return errors.New("run: no cameras configured (see deploy/jetson/agent.sample.yaml)")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("run: data dir: %w", err)
+	}
+	ob, err := outbox.Open(filepath.Join(cfg.DataDir, "outbox.db"), outbox.Config{MaxBytes: cfg.OutboxMaxBytes}, log)
+	if err != nil {
+		return err
+	}
+	defer ob.Close()
+
+	ids := make([]string, len(cfg.Cameras))
+	for i, c := range cfg.Cameras {
+		ids[i] = c.ID
+	}
+	reg := health.NewRegistry(ids...)
+	reg.AddCheck("outbox", func(context.Context) error {
+		st, err := ob.Stats()
+		if err != nil {
+			return err
+		}
+		reg.SetOutbox(int64(st.Entries), st.Bytes)
+		if on, why := ob.Alarm(); on {
+			return errors.New(why)
+		}
+		return nil
+	})
+	started := time.Now()
+	status := func() *event.Status {
+		st := &event.Status{State: event.StateOnline, AgentVersion: buildinfo.Get().Version, StartedAt: started}
+		for _, id := range ids {
+			cs, _ := reg.CameraState(id)
+			st.Cameras = append(st.Cameras, event.CameraStatus{CameraID: id, State: cs.State, FPS: cs.FPS,
+				LastFrameAt: cs.LastFrameAt, DecodeErrors: cs.DecodeErrors, Reconnects: cs.Reconnects,
+				EncryptionSuspected: cs.EncryptionSuspected})
+		}
+		if obs, err := ob.Stats(); err == nil {
+			st.OutboxDepth = int64(obs.Entries)
+		}
+		if on, why := ob.Alarm(); on {
+			st.State, st.Alarms = event.StateDegraded, []string{why}
+		}
+		return st
+	}
+	// The link outlives the service's context so that Close can still send
+	// the retained "offline" status after SIGTERM.
+	linkCtx, linkCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer linkCancel()
+	link := uplink.NewRedialer(linkCtx, uplink.Config{BrokerURL: cfg.MQTT.URL, DeviceID: cfg.DeviceID,
+		Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password), Status: status}, log)
+	defer link.Close(context.Background())
+	var up uplink.Uploader
+	if cfg.S3.Endpoint != "" {
+		s3, err := uplink.NewS3Uploader(ctx, uplink.S3Config{Endpoint: cfg.S3.Endpoint, Bucket: cfg.S3.Bucket,
+			AccessKey: cfg.S3.AccessKey, SecretKey: string(cfg.S3.SecretKey), Region: cfg.S3.Region, UseTLS: cfg.S3.UseTLS,
+			CreateBucket: true}, log)
+		if err != nil {
+			return err
+		}
+		up = s3
+	}
+	sender := uplink.NewSender(uplink.SenderConfig{Secrets: []string{string(cfg.MQTT.Password), string(cfg.S3.SecretKey)}},
+		ob, link, up, log)
+
+	rt := infer.NewRuntime(cfg.ORTLibrary, log)
+	if err := rt.Start(); err != nil {
+		return err
+	}
+	defer rt.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(cfg.Cameras)+2)
+	srv := health.New(health.Config{Addr: cfg.HTTPAddr}, reg, log)
+	wg.Add(2)
+	go func() { defer wg.Done(); errc <- srv.Run(ctx, cfg.HTTPAddr) }()
+	go func() { defer wg.Done(); errc <- sender.Run(ctx) }()
+	// A periodic status keeps the hub's view fresh (also published on every reconnection).
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				putStatus(ob, sender, cfg.DeviceID, status(), log)
+			}
+		}
+	}()
+	for _, cam := range cfg.Cameras {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- runCamera(ctx, cfg, cam, getenv, rt, ob, sender, up != nil, reg, log.With("camera", cam.ID))
+		}()
+	}
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+		if first != nil {
+			log.Error("agent stopping", "err", first)
+		}
+	}
+	cancel()
+	wg.Wait()
+	return first
+}
+
+func putStatus(ob *outbox.Outbox, sender *uplink.Sender, device string, st *event.Status, log *slog.Logger) {
+	env, err := event.New(device, time.Now(), st)
+	if err != nil {
+		log.Warn("status not built", "err", err)
+		return
+	}
+	b, err := env.Encode()
+	if err != nil {
+		return
+	}
+	if _, _, err := ob.Put(outbox.Entry{EventID: env.ID, Kind: event.KindStatus, Topic: event.Topic(device, event.KindStatus),
+		Payload: b}); err != nil && !errors.Is(err, outbox.ErrDropped) {
+		log.Warn("status not queued", "err", err)
+		return
+	}
+	sender.Notify()
+}
+
+// runCamera runs one camera's pipeline until ctx ends; the RTSP source
+// reconnects by itself, so only configuration errors end it early.
+func runCamera(ctx context.Context, cfg config.Config, cam config.Camera, getenv func(string) string, rt *infer.Runtime,
+	ob *outbox.Outbox, sender *uplink.Sender, upload bool, reg *health.Registry, log *slog.Logger) error {
+	url := cam.StreamURL(getenv)
+	if url == "" {
+		return fmt.Errorf("camera %s: no stream URL (url, or the variable %s)", cam.ID, cam.URLEnv)
+	}
+	plates := cam.PlateFormat
+	switch plates {
+	case "":
+		plates = "peru"
+	case "none":
+		plates = ""
+	}
+	started := time.Now()
+	// Written by the analysis goroutine, read by the status ticker.
+	var detections, infractions atomic.Int64
+	opt := ReplayOptions{
+		RTSP: url, Transport: cam.Transport, Calibration: cam.Calibration, Events: os.DevNull, MaxWidth: cam.MaxWidth,
+		Evidence: cfg.DataDir, SpeedLimitKmh: cam.SpeedLimitKmh, ToleranceKmh: cam.ToleranceKmh,
+		DeviceID: cfg.DeviceID, CameraID: cam.ID, Pipeline: pipeline.DefaultConfig(),
+		Detector: DetectorOptions{Model: "yolox-nano", ModelsDir: cfg.ModelsDir, Runtime: rt, Provider: "cpu", Threads: 2,
+			Tiles: cam.Tiles, WholeView: true, PlateFormat: plates},
+		Status: func(s LiveStatus) {
+			reg.UpdateCamera(cam.ID, health.CameraState{State: s.Source.State.String(), FPS: s.StreamFPS,
+				LatencyMs: s.LastLatencyMs, DetectionsCount: detections.Load(), InfractionsCount: infractions.Load(),
+				LastFrameAt: s.Source.LastFrame, StartedAt: started, DecodeErrors: s.Source.DecodeErrors,
+				Reconnects: s.Source.Reconnects, EncryptionSuspected: s.Source.State.String() == "undecodable"})
+		},
+		OnFrame: func(f *frame.Frame, r pipeline.FrameResult) {
+			reg.AddFrames(cam.ID, 1)
+			if r.Processed {
+				detections.Add(int64(len(r.Detections)))
+				reg.ObserveLatency("inference", r.Timings.Inference)
+				reg.ObserveLatency("preprocess", r.Timings.Preprocess)
+				reg.ObserveLatency("postprocess", r.Timings.Postprocess)
+				reg.ObserveLatency("tracking", r.Timings.Track)
+			}
+			msg := health.FrameMessage{FrameID: f.Seq, Timestamp: f.Captured}
+			for _, a := range r.Active {
+				msg.Detections = append(msg.Detections, health.StreamDetection{Class: a.Class,
+					BBox: [4]float32{a.Box.X1, a.Box.Y1, a.Box.X2, a.Box.Y2}, Confidence: a.Score, TrackID: a.TrackID, Speed: a.SpeedKmh})
+			}
+			for _, v := range r.Violations {
+				msg.Infractions = append(msg.Infractions, health.StreamInfraction{Type: string(v.Type), TrackID: v.TrackID,
+					Plate: v.Track.Plate, Speed: nonZero(v.SpeedKmh)})
+			}
+			reg.Publish(cam.ID, msg)
+		},
+		OnInfraction: func(env event.Envelope, inf *event.Infraction) error {
+			infractions.Add(1)
+			reg.AddInfraction(cam.ID, string(inf.Type))
+			b, err := env.Encode()
+			if err != nil {
+				return err
+			}
+			e := outbox.Entry{EventID: env.ID, Kind: event.KindInfraction, Topic: event.Topic(env.DeviceID, env.Type), Payload: b}
+			if upload {
+				for _, f := range []*event.EvidenceFile{inf.Evidence.VideoClip, inf.Evidence.Snapshot, inf.Evidence.PlateCrop, inf.Evidence.Manifest} {
+					if f == nil {
+						continue
+					}
+					path := filepath.Join(cfg.DataDir, "evidence", filepath.FromSlash(f.Key))
+					// The manifest's reference carries its chain hash; the upload checks the file's bytes.
+					size, sum, err := shared.HashFile(path)
+					if err != nil {
+						return fmt.Errorf("camera %s: evidence %s: %w", cam.ID, f.Key, err)
+					}
+					e.Evidence = append(e.Evidence, outbox.FileRef{Key: f.Key, SHA256: strings.TrimPrefix(sum, "sha256:"), Size: size, Path: path})
+				}
+			}
+			// Committed (fsynced) before anything is sent: a crash from here on loses nothing.
+			if _, _, err := ob.Put(e); err != nil {
+				return fmt.Errorf("camera %s: outbox: %w", cam.ID, err)
+			}
+			sender.Notify()
+			return nil
+		},
+	}
+	reg.UpdateCamera(cam.ID, health.CameraState{State: "connecting", StartedAt: started})
+	_, err := Replay(ctx, opt, log)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func nonZero(v float64) *float64 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
