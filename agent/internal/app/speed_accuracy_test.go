@@ -43,21 +43,9 @@ func TestIntegrationSpeedAccuracyOnRenderedTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	f, err := os.Open(filepath.Join(dir, "points.csv"))
+	calPath := calibrateScene(t, dir, scene, nil)
+	cal, err := calibration.Load(calPath)
 	if err != nil {
-		t.Fatal(err)
-	}
-	pairs, _, err := calibration.ReadPointsCSV(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cal, err := calibration.New(pairs, calibration.Options{DeviceID: "SCENE", Image: calibration.ImageSize{Width: scene.Camera.Width, Height: scene.Camera.Height}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	calPath := filepath.Join(dir, "cal.json")
-	if err := cal.Save(calPath); err != nil {
 		t.Fatal(err)
 	}
 
@@ -78,7 +66,7 @@ func TestIntegrationSpeedAccuracyOnRenderedTraffic(t *testing.T) {
 	rep := speedcheck.Compare(truth, tracks)
 	var sb strings.Builder
 	rep.Print(&sb)
-	t.Logf("calibration RMS %.3f m over %d points\n%s", cal.Reprojection.RMSM, len(pairs), sb.String())
+	t.Logf("calibration RMS %.3f m over %d points\n%s", cal.Reprojection.RMSM, len(cal.Points), sb.String())
 	if len(rep.MissedCars) > 0 || len(rep.Matches) < len(truth.Cars) {
 		t.Errorf("cars without a measured speed: %v (%d speeds for %d cars)", rep.MissedCars, len(rep.Matches), len(truth.Cars))
 	}
