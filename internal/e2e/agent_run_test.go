@@ -58,6 +58,7 @@ data_dir: %s
 models_dir: %s
 ort_library: %s
 http_addr: %s
+metrics_interval: 2s
 cameras:
   - id: %s
     url_env: TEST_CAMERA_URL
@@ -122,6 +123,14 @@ cameras:
 		err := c.QueryRow(context.Background(), `SELECT COALESCE(metadata->'agent_status'->>'state','') FROM devices WHERE id=$1`, edge).Scan(&state)
 		return err == nil && state == "online"
 	}, func() string { return "hub never recorded the agent online; state " + state })
+
+	// Inference metrics samples reach the hub's partitioned inference_metrics table.
+	var samples int
+	var fps float64
+	waitFor(t, 20*time.Second, func() bool {
+		err := c.QueryRow(context.Background(), `SELECT count(*), COALESCE(max(fps), 0) FROM inference_metrics WHERE device_id=$1`, cam).Scan(&samples, &fps)
+		return err == nil && samples > 0 && fps > 0
+	}, func() string { return fmt.Sprintf("no inference metrics at the hub for %s (%d samples, max fps %.1f)", cam, samples, fps) })
 
 	agent.stop(t)
 	if agent.cmd.ProcessState == nil || !agent.cmd.ProcessState.Success() {

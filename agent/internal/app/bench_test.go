@@ -5,12 +5,9 @@ import (
 	"image"
 	"io"
 	"log/slog"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -62,21 +59,6 @@ func decodeAll(b *testing.B, path string, sink *collectSink) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Since(t0)
-}
-
-func rssMB() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }
 
 func pct(d []time.Duration, p float64) time.Duration {
@@ -148,6 +130,6 @@ func BenchmarkPipeline2K(b *testing.B) {
 		b.ReportMetric(float64(pct(trk, 0.5).Microseconds())/1000, "track_p50_ms")
 		b.ReportMetric(float64(pct(lat, 0.5).Microseconds())/1000, "frame_p50_ms")
 		b.ReportMetric(float64(pct(lat, 0.95).Microseconds())/1000, "frame_p95_ms")
-		b.ReportMetric(rssMB(), "peak_rss_MB")
+		b.ReportMetric(procStatusMB("VmHWM"), "peak_rss_MB")
 	}
 }

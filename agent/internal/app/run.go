@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -177,8 +178,9 @@ func runCamera(ctx context.Context, cfg config.Config, cam config.Camera, getenv
 		plates = ""
 	}
 	started := time.Now()
-	// Written by the analysis goroutine, read by the status ticker.
-	var detections, infractions atomic.Int64
+	// Written by the analysis goroutine, read by the status and metrics tickers.
+	var detections, infractions, frames, latencyUs atomic.Int64
+	go sendMetrics(ctx, cfg, cam.ID, ob, sender, &frames, &detections, &infractions, &latencyUs, log)
 	opt := ReplayOptions{
 		RTSP: url, Transport: cam.Transport, Calibration: cam.Calibration, Events: os.DevNull, MaxWidth: cam.MaxWidth,
 		Evidence: cfg.DataDir, SpeedLimitKmh: cam.SpeedLimitKmh, ToleranceKmh: cam.ToleranceKmh,
@@ -193,6 +195,8 @@ func runCamera(ctx context.Context, cfg config.Config, cam config.Camera, getenv
 		},
 		OnFrame: func(f *frame.Frame, r pipeline.FrameResult) {
 			reg.AddFrames(cam.ID, 1)
+			frames.Add(1)
+			latencyUs.Add((r.Timings.Gate + r.Timings.Detect + r.Timings.Track + r.Timings.Speed + r.Timings.Plates).Microseconds())
 			if r.Processed {
 				detections.Add(int64(len(r.Detections)))
 				reg.ObserveLatency("inference", r.Timings.Inference)
@@ -247,6 +251,87 @@ func runCamera(ctx context.Context, cfg config.Config, cam config.Camera, getenv
 		return nil
 	}
 	return err
+}
+
+// sendMetrics queues one inference metrics sample per interval (droppable
+// under the outbox quota, unlike infractions).
+func sendMetrics(ctx context.Context, cfg config.Config, camera string, ob *outbox.Outbox, sender *uplink.Sender,
+	frames, detections, infractions, latencyUs *atomic.Int64, log *slog.Logger) {
+	t := time.NewTicker(cfg.MetricsInterval)
+	defer t.Stop()
+	start := time.Now()
+	var f0, d0, i0, l0 int64
+	cpu0 := cpuSeconds()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			f, d, i, l := frames.Load(), detections.Load(), infractions.Load(), latencyUs.Load()
+			cpu := cpuSeconds()
+			win := now.Sub(start).Seconds()
+			m := &event.Metrics{CameraID: camera, WindowStart: start.UTC(), WindowEnd: now.UTC(),
+				FPS: float64(f-f0) / win, DetectionsCount: d - d0, InfractionsCount: i - i0,
+				CPUUtilization: 100 * (cpu - cpu0) / win, MemoryMB: procStatusMB("VmRSS")}
+			if f > f0 {
+				m.LatencyMs = float64(l-l0) / float64(f-f0) / 1000
+			}
+			start, f0, d0, i0, l0, cpu0 = now, f, d, i, l, cpu
+			env, err := event.New(cfg.DeviceID, now, m)
+			if err != nil {
+				log.Warn("metrics sample not built", "err", err)
+				continue
+			}
+			b, err := env.Encode()
+			if err != nil {
+				continue
+			}
+			if _, _, err := ob.Put(outbox.Entry{EventID: env.ID, Kind: event.KindMetrics, Topic: event.Topic(cfg.DeviceID, event.KindMetrics),
+				Payload: b}); err != nil && !errors.Is(err, outbox.ErrDropped) {
+				log.Warn("metrics sample not queued", "err", err)
+				continue
+			}
+			sender.Notify()
+		}
+	}
+}
+
+// cpuSeconds is the process's user+system CPU time (Linux /proc), 0 elsewhere.
+func cpuSeconds() float64 {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// procStatusMB reads a memory field of /proc/self/status (VmRSS: resident
+// now, VmHWM: peak) in MiB; 0 where /proc is missing.
+func procStatusMB(field string) float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			if f := strings.Fields(line); len(f) >= 2 {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				return kb / 1024
+			}
+		}
+	}
+	return 0
 }
 
 func nonZero(v float64) *float64 {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/vigia-pe/vigia/shared/event"
 	"github.com/vigia-pe/vigia/shared/secret"
@@ -43,6 +44,9 @@ type Config struct {
 	// S3 is where evidence files are uploaded; without an endpoint they stay
 	// in the data directory and only the events are sent.
 	S3 S3 `yaml:"s3"`
+	// MetricsInterval is how often each camera's inference metrics sample
+	// (the spec's inference_metrics row) is sent.
+	MetricsInterval time.Duration `yaml:"metrics_interval"`
 	// Cameras are the streams `agent run` analyses, one pipeline each.
 	Cameras []Camera `yaml:"cameras"`
 }
@@ -110,8 +114,9 @@ func Default() Config {
 		LogLevel:   "info",
 		HTTPAddr:   "127.0.0.1:9090",
 		// 2 GiB: hours of infractions with evidence on a small SD card or eMMC.
-		OutboxMaxBytes: 2 << 30,
-		S3:             S3{Bucket: "evidence", Region: "us-east-1"},
+		OutboxMaxBytes:  2 << 30,
+		S3:              S3{Bucket: "evidence", Region: "us-east-1"},
+		MetricsInterval: time.Minute,
 	}
 }
 
@@ -217,6 +222,9 @@ func (c Config) Validate() error {
 	}
 	if c.ModelsDir == "" {
 		bad("models_dir (AGENT_MODELS_DIR)", "required")
+	}
+	if c.MetricsInterval < time.Second {
+		bad("metrics_interval", "must be at least 1s")
 	}
 	if c.OutboxMaxBytes < 1<<20 {
 		bad("outbox_max_bytes", "must be at least 1 MiB")
