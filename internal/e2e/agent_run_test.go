@@ -130,7 +130,9 @@ cameras:
 	waitFor(t, 20*time.Second, func() bool {
 		err := c.QueryRow(context.Background(), `SELECT count(*), COALESCE(max(fps), 0) FROM inference_metrics WHERE device_id=$1`, cam).Scan(&samples, &fps)
 		return err == nil && samples > 0 && fps > 0
-	}, func() string { return fmt.Sprintf("no inference metrics at the hub for %s (%d samples, max fps %.1f)", cam, samples, fps) })
+	}, func() string {
+		return fmt.Sprintf("no inference metrics at the hub for %s (%d samples, max fps %.1f)", cam, samples, fps)
+	})
 
 	agent.stop(t)
 	if agent.cmd.ProcessState == nil || !agent.cmd.ProcessState.Success() {
