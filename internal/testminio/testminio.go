@@ -20,6 +20,7 @@ type Server struct {
 	Endpoint  string // host:port
 	AccessKey string
 	SecretKey string
+	bin, dir  string
 	cmd       *exec.Cmd
 	out       *lockedBuf
 	done      chan struct{}
@@ -40,14 +41,23 @@ func (l *lockedBuf) Write(p []byte) (int, error) {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := testenv.RequireFile(t, testenv.MinIOBinary())
-	s := &Server{Endpoint: testenv.FreeAddr(t), AccessKey: "vigiatest", SecretKey: "vigiatest-secret-key"}
-	s.start(t, bin, t.TempDir())
+	s := &Server{Endpoint: testenv.FreeAddr(t), AccessKey: "vigiatest", SecretKey: "vigiatest-secret-key", bin: bin, dir: t.TempDir()}
+	s.start(t)
+	t.Cleanup(s.Stop)
 	return s
 }
 
-func (s *Server) start(t testing.TB, bin, dir string) {
+// Restart starts a stopped server again on the same address and data
+// directory (for outage tests): the objects it held are still there.
+func (s *Server) Restart(t testing.TB) {
 	t.Helper()
-	s.cmd = exec.Command(bin, "server", "--quiet", "--address", s.Endpoint, "--console-address", testenv.FreeAddr(t), dir)
+	s.Stop()
+	s.start(t)
+}
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(s.bin, "server", "--quiet", "--address", s.Endpoint, "--console-address", testenv.FreeAddr(t), s.dir)
 	s.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
 	s.out = &lockedBuf{}
@@ -55,9 +65,9 @@ func (s *Server) start(t testing.TB, bin, dir string) {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("testminio: start: %v", err)
 	}
-	s.done = make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.Stop)
+	done := make(chan struct{})
+	s.done = done
+	go func() { _ = s.cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		// /minio/health/cluster answers 200 only once the storage has write quorum;
@@ -70,7 +80,7 @@ func (s *Server) start(t testing.TB, bin, dir string) {
 			}
 		}
 		select {
-		case <-s.done:
+		case <-done:
 			t.Fatalf("testminio: exited early:\n%s", s.out.b.String())
 		case <-time.After(100 * time.Millisecond):
 		}

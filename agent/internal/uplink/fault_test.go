@@ -197,7 +197,7 @@ func TestFaultMinIORestartRealServices(t *testing.T) {
 	put(0, 10)
 	waitFor(t, 30*time.Second, "first deliveries", func() bool { d, _, _ := cnt.report(); return d >= 5 })
 	t0 := time.Now()
-	srv.stop()
+	srv.Stop()
 	t.Logf("minio stopped in %s", time.Since(t0))
 	put(10, n)
 	time.Sleep(2 * time.Second)
@@ -205,7 +205,7 @@ func TestFaultMinIORestartRealServices(t *testing.T) {
 		t.Fatalf("MinIO is down, yet: %+v", st)
 	}
 	t0 = time.Now()
-	srv.start(t)
+	srv.Restart(t)
 	t.Logf("minio restarted in %s", time.Since(t0))
 	waitFor(t, 60*time.Second, "all events received", func() bool {
 		d, _, _ := cnt.report()

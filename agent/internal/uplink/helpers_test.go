@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,10 +21,10 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/vigia-pe/vigia/agent/internal/outbox"
 	"github.com/vigia-pe/vigia/internal/testenv"
+	"github.com/vigia-pe/vigia/internal/testminio"
 	"github.com/vigia-pe/vigia/shared/event"
 )
 
@@ -263,15 +262,11 @@ func (m *mosquitto) stop() {
 	}
 }
 
-// minioServer is a MinIO started by the test on a fixed address and data
-// directory, so that it can be stopped and started again in place (the
-// start logic follows internal/testminio).
-type minioServer struct {
-	Endpoint, AccessKey, SecretKey, dir string
-	cmd                                 *exec.Cmd
-	done                                chan struct{}
-	out                                 *lockedBuf
-}
+// minioServer is a real MinIO (internal/testminio) that outage tests stop
+// and restart in place.
+type minioServer struct{ *testminio.Server }
+
+func newMinIO(t testing.TB) *minioServer { return &minioServer{testminio.Start(t)} }
 
 type lockedBuf struct {
 	mu sync.Mutex
@@ -288,64 +283,6 @@ func (l *lockedBuf) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
-}
-
-func newMinIO(t testing.TB) *minioServer {
-	t.Helper()
-	testenv.RequireFile(t, testenv.MinIOBinary())
-	s := &minioServer{Endpoint: testenv.FreeAddr(t), AccessKey: "vigiatest", SecretKey: "vigiatest-secret-key", dir: t.TempDir()}
-	s.start(t)
-	return s
-}
-
-func (s *minioServer) start(t testing.TB) {
-	t.Helper()
-	s.cmd = exec.Command(testenv.MinIOBinary(), "server", "--quiet", "--address", s.Endpoint,
-		"--console-address", testenv.FreeAddr(t), s.dir)
-	s.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
-	s.out = &lockedBuf{}
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("minio: start: %v", err)
-	}
-	done := make(chan struct{})
-	s.done = done
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	t.Cleanup(s.stop)
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + s.Endpoint + "/minio/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			// "ready" can come before the object layer is initialised: also
-			// wait for an authenticated request to succeed.
-			if resp.StatusCode == http.StatusOK && s.answers() {
-				return
-			}
-		}
-		select {
-		case <-done:
-			t.Fatalf("minio exited early:\n%s", s.out.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	t.Fatalf("minio not ready after 60 s:\n%s", s.out.String())
-}
-
-func (s *minioServer) stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
 }
 
 func (s *minioServer) config(bucket string) S3Config {
@@ -368,16 +305,4 @@ func objectSHA(t testing.TB, u *S3Uploader, key string) (int64, string) {
 		t.Fatalf("read %s: %v", key, err)
 	}
 	return n, hex.EncodeToString(h.Sum(nil))
-}
-
-// answers reports whether an authenticated ListBuckets succeeds.
-func (s *minioServer) answers() bool {
-	c, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), MaxRetries: 1})
-	if err != nil {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_, err = c.ListBuckets(ctx)
-	return err == nil
 }
