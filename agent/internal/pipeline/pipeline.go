@@ -380,13 +380,11 @@ func (p *Pipeline) Process(f *frame.Frame) (FrameResult, error) {
 				p.observe(st, o)
 			}
 		}
-		p.observe(st, obs)
-		if p.rules != nil && p.vehicles[t.Label()] {
-			if g, err := p.cal.PixelToGround(speed.ContactPoint(obs.Box)); err == nil {
-				for _, v := range p.rules.Update(rules.Update{TrackID: t.ID(), Class: t.Label(),
-					Observation: rules.Observation{At: obs.Time, Ground: g, Box: obs.Box}}) {
-					res.Violations = append(res.Violations, Violation{Violation: v, Track: p.result(t, st)})
-				}
+		g, gok := p.observe(st, obs)
+		if p.rules != nil && p.vehicles[t.Label()] && gok {
+			for _, v := range p.rules.Update(rules.Update{TrackID: t.ID(), Class: t.Label(),
+				Observation: rules.Observation{At: obs.Time, Ground: g, Box: obs.Box}}) {
+				res.Violations = append(res.Violations, Violation{Violation: v, Track: p.result(t, st)})
 			}
 		}
 		a := Active{TrackID: t.ID(), Class: t.Label(), Box: obs.Box, Score: obs.Score}
@@ -527,34 +525,41 @@ func (p *Pipeline) movingTracks(width int) int {
 	return max(n, 0)
 }
 
-func (p *Pipeline) observe(st *trackState, o track.Observation) {
+// observe folds one observation into the track's speed and returns its
+// ground point (mapped once here, reused by the rules) when there is one.
+func (p *Pipeline) observe(st *trackState, o track.Observation) (calibration.Point, bool) {
 	st.frames++
 	st.scoreSum += float64(o.Score)
+	if p.cal == nil {
+		return calibration.Point{}, false
+	}
+	g, err := p.cal.PixelToGround(speed.ContactPoint(o.Box))
+	if err != nil {
+		return g, false
+	}
 	if st.sp == nil {
-		return
+		return g, true
 	}
 	// A box cut by the picture's edge does not show where the vehicle meets
 	// the road: its bottom centre would be a false ground point.
 	const edge = 2
 	if b := o.Box; b.X1 <= edge || b.Y2 >= p.frameH-edge || b.X2 >= p.frameW-edge {
 		st.outside++
-		return
+		return g, true
 	}
 	if float64(o.Box.H()) < p.cfg.MinBoxHeightPx {
 		st.outside++
-		return
+		return g, true
 	}
-	if p.region != nil {
-		g, err := p.cal.PixelToGround(speed.ContactPoint(o.Box))
-		if err != nil || !p.region(g) {
-			st.outside++
-			return
-		}
+	if p.region != nil && !p.region(g) {
+		st.outside++
+		return g, true
 	}
 	// A sample beyond the calibrated plane (above the horizon) is refused; keep the others.
 	if err := st.sp.AddBox(o.Box, o.Time); err != nil {
 		st.speedErr = err
 	}
+	return g, true
 }
 
 // finish ends a track: its result with the final speed (nil when none).
