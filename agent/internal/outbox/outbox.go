@@ -12,7 +12,11 @@
 //     (the event id is also the hub's idempotency key);
 //   - bucket "droppable": sequence -> empty, the droppable entries in order,
 //     so the quota policy finds the oldest droppable entry without a scan;
-//   - bucket "meta": persistent counters (drops per kind).
+//   - bucket "meta": persistent counters (drops per kind);
+//   - bucket "delivered": event id -> delivery time (big-endian Unix
+//     nanoseconds) of each entry with evidence files that Done removed: the
+//     journal that tells the evidence janitor (agent/internal/evquota) which
+//     local packages already reached object storage and the broker.
 //
 // Delivery protocol: Put commits the entry; the uplink uploads each evidence
 // file and calls MarkUploaded, publishes the event and calls MarkPublished
@@ -63,6 +67,7 @@ const (
 	bucketIDs       = "ids"
 	bucketDroppable = "droppable"
 	bucketMeta      = "meta"
+	bucketDelivered = "delivered"
 	metaDropPrefix  = "dropped/"
 )
 
@@ -219,7 +224,7 @@ func validateFile(path string, cfg Config) (err error) {
 	}
 	if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
 		switch string(name) {
-		case bucketEntries, bucketPayloads, bucketIDs, bucketDroppable, bucketMeta:
+		case bucketEntries, bucketPayloads, bucketIDs, bucketDroppable, bucketMeta, bucketDelivered:
 			return nil
 		}
 		return fmt.Errorf("a bbolt file but not an outbox: unexpected bucket %q", name)
@@ -256,7 +261,7 @@ func validateFile(path string, cfg Config) (err error) {
 // load creates missing buckets and rebuilds the in-memory accounting.
 func (o *Outbox) load() error {
 	err := o.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range []string{bucketEntries, bucketPayloads, bucketIDs, bucketDroppable, bucketMeta} {
+		for _, name := range []string{bucketEntries, bucketPayloads, bucketIDs, bucketDroppable, bucketMeta, bucketDelivered} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -398,6 +403,11 @@ func (o *Outbox) Put(e Entry) (seq uint64, added bool, err error) {
 		}
 		if err := ids.Put([]byte(e.EventID), k); err != nil {
 			return fmt.Errorf("put index: %w", err)
+		}
+		// An event queued again is no longer delivered: the evidence
+		// janitor must not delete the files it references.
+		if err := tx.Bucket([]byte(bucketDelivered)).Delete([]byte(e.EventID)); err != nil {
+			return fmt.Errorf("clear delivered %s: %w", e.EventID, err)
 		}
 		if e.Droppable() {
 			if err := drop.Put(k, nil); err != nil {
@@ -564,7 +574,8 @@ func (o *Outbox) RecordAttempt(seq uint64, cause error) error {
 }
 
 // Done removes entry seq once it is published and all its evidence is
-// uploaded; otherwise it returns ErrNotReady and keeps it.
+// uploaded; otherwise it returns ErrNotReady and keeps it. An entry with
+// evidence files is recorded in the delivered journal in the same commit.
 func (o *Outbox) Done(seq uint64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -592,7 +603,13 @@ func (o *Outbox) Done(seq uint64) error {
 			return fmt.Errorf("published=%t, %d of %d evidence files not uploaded: %w",
 				e.Published, pending, len(e.Evidence), ErrNotReady)
 		}
-		return o.deleteEntry(tx, seq)
+		if err := o.deleteEntry(tx, seq); err != nil {
+			return err
+		}
+		if len(e.Evidence) > 0 {
+			return recordDelivered(tx, e.EventID, o.cfg.Now())
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("outbox: done %d: %w", seq, err)
