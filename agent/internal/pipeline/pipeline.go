@@ -32,6 +32,41 @@ type PlateReader interface {
 	RecognizeVehicle(f *frame.Frame, v infer.Box) ([]plate.Result, error)
 }
 
+// viewPlanner is implemented by detectors that tell their input size and how
+// they cut a picture into views (infer.ORTDetector): the pipeline then knows
+// how small a vehicle looks to the model.
+type viewPlanner interface {
+	Info() infer.Info
+	Views(width, height int) ([]infer.View, error)
+}
+
+// DetectorScale returns the detector's input pixels per picture pixel for
+// pictures of the given size: that of its coarsest view (letterboxed into
+// the model input), or 0 when det does not say.
+func DetectorScale(det Detector, width, height int) float64 {
+	vp, ok := det.(viewPlanner)
+	if !ok {
+		return 0
+	}
+	info := vp.Info()
+	views, err := vp.Views(width, height)
+	if err != nil || info.InputW <= 0 || info.InputH <= 0 {
+		return 0
+	}
+	scale := 0.0
+	for _, v := range views {
+		w, h := v.Rect.Dx(), v.Rect.Dy()
+		if w <= 0 || h <= 0 {
+			continue
+		}
+		s := math.Min(float64(info.InputW)/float64(w), float64(info.InputH)/float64(h))
+		if scale == 0 || s < scale {
+			scale = s
+		}
+	}
+	return scale
+}
+
 // timedDetector is implemented by detectors that report per-stage timings.
 type timedDetector interface {
 	LastTimings() infer.Timings
@@ -321,6 +356,9 @@ func (p *Pipeline) Process(f *frame.Frame) (FrameResult, error) {
 		// Track times are reported relative to the first frame's capture time,
 		// which is the source start plus the first PTS.
 		p.origin, p.started = f.Captured.Add(-f.PTS), true
+		if err := p.scaleMeter(f.Width, f.Height); err != nil {
+			return res, err
+		}
 	}
 	p.stats.Frames++
 	p.frameW, p.frameH = float32(f.Width), float32(f.Height)
@@ -525,6 +563,38 @@ func (p *Pipeline) movingTracks(width int) int {
 	return max(n, 0)
 }
 
+// scaleMeter tells the speed meter, before the first track, how large
+// vehicles look to the detector (speed.Config.DetectorScale), unless the
+// configuration set it.
+func (p *Pipeline) scaleMeter(width, height int) error {
+	if p.meter == nil || p.cfg.Speed.DetectorScale != 0 {
+		return nil
+	}
+	scale := DetectorScale(p.det, width, height)
+	if scale <= 0 {
+		return nil
+	}
+	cfg := p.cfg.Speed
+	cfg.DetectorScale = scale
+	m, err := speed.NewMeter(p.cal, cfg)
+	if err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	p.meter = m
+	return nil
+}
+
+// cutBox reports whether a box touches the picture's border: within 2 px or
+// a tenth of the box's size (its height for the bottom edge, its width for
+// the sides). A detector boxing a vehicle that the border cuts tends to put
+// the cut edge a few pixels inside the picture, so a cut box can end short
+// of the border; its bottom centre would be a false ground point.
+func cutBox(b infer.Box, frameW, frameH float32) bool {
+	const edge, frac = 2, 0.1
+	mx, my := max(edge, frac*b.W()), max(edge, frac*b.H())
+	return b.X1 <= mx || b.X2 >= frameW-mx || b.Y2 >= frameH-my
+}
+
 // observe folds one observation into the track's speed and returns its
 // ground point (mapped once here, reused by the rules) when there is one.
 func (p *Pipeline) observe(st *trackState, o track.Observation) (calibration.Point, bool) {
@@ -541,9 +611,8 @@ func (p *Pipeline) observe(st *trackState, o track.Observation) (calibration.Poi
 		return g, true
 	}
 	// A box cut by the picture's edge does not show where the vehicle meets
-	// the road: its bottom centre would be a false ground point.
-	const edge = 2
-	if b := o.Box; b.X1 <= edge || b.Y2 >= p.frameH-edge || b.X2 >= p.frameW-edge {
+	// the road.
+	if cutBox(o.Box, p.frameW, p.frameH) {
 		st.outside++
 		return g, true
 	}

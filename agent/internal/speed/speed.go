@@ -3,7 +3,11 @@
 // camera's ground-plane calibration, with an honest 1-sigma uncertainty.
 //
 // Each sample is mapped to metres through the calibration; its pixel jitter
-// becomes a ground covariance through the local Jacobian. Position against
+// becomes a ground covariance through the local Jacobian. A detected box's
+// jitter grows with its size and, steeply, as the vehicle becomes a small
+// object for the detector (Config.SmallObjectPx): the lower edge of a small
+// box is placed with a bias, not only at random, so the fit leans on the
+// large boxes while the small ones still extend its reach. Position against
 // time is fitted with a straight line per axis by weighted least squares
 // (weights from the pixel jitter and the timestamp jitter), with iterative
 // rejection of samples whose normalised residual is far out. The speed's
@@ -61,6 +65,24 @@ type Config struct {
 	// BoxJitter is AddBox's jitter as a fraction of the box height when that
 	// exceeds PixelSigma: 0.02.
 	BoxJitter float64
+	// SmallObjectPx is the box height, in the detector's input pixels, below
+	// which a vehicle is a small object for the detector: 32 (COCO's
+	// small-object bound). Below it a detector places the box edges much
+	// less reliably, and not only at random: the lower edge of a small box
+	// tends to sit on the bumper or its shadow rather than where the tyres
+	// meet the road, several pixels off, and that offset changes as the
+	// vehicle grows or shrinks along its track. Averaging does not remove a
+	// bias, so AddBox scales a box's jitter by 1 + (SmallObjectPx / input
+	// height)⁴: twice at the bound, 17 times at half of it. The fit then
+	// leans on the large (usually near) boxes, while a track made only of
+	// small boxes keeps its speed with an uncertainty to match. Negative
+	// disables it.
+	SmallObjectPx float64
+	// DetectorScale is the detector's input pixels per picture pixel (the
+	// letterbox scale of its coarsest view, e.g. 416/1280 for a 416x416
+	// model over a 1280x720 picture); 0 means 1. The pipeline fills it in
+	// from its detector when left 0.
+	DetectorScale float64
 	// TimeSigma is the 1-sigma jitter of a capture timestamp: 3 ms.
 	TimeSigma time.Duration
 	// OutlierSigmas rejects samples whose normalised residual exceeds it
@@ -93,6 +115,12 @@ func (c *Config) defaults() {
 	}
 	if !(c.BoxJitter > 0) {
 		c.BoxJitter = 0.02
+	}
+	if c.SmallObjectPx == 0 || math.IsNaN(c.SmallObjectPx) {
+		c.SmallObjectPx = 32
+	}
+	if !(c.DetectorScale > 0) || math.IsInf(c.DetectorScale, 0) {
+		c.DetectorScale = 1
 	}
 	if c.TimeSigma <= 0 {
 		c.TimeSigma = 3 * time.Millisecond
@@ -203,14 +231,29 @@ type Track struct {
 // Len returns how many samples the track holds.
 func (t *Track) Len() int { return len(t.buf) - t.start }
 
-// AddBox adds a detection: its bottom-centre pixel, with a jitter that grows
-// with the box's size.
+// AddBox adds a detection: its bottom-centre pixel, with the jitter
+// BoxSigmaPx gives the box.
 func (t *Track) AddBox(b infer.Box, at time.Time) error {
 	return t.Add(Sample{
 		Pixel:   ContactPoint(b),
 		At:      at,
-		SigmaPx: max(t.m.cfg.PixelSigma, t.m.cfg.BoxJitter*float64(b.H())),
+		SigmaPx: t.m.BoxSigmaPx(b),
 	})
+}
+
+// BoxSigmaPx is the 1-sigma error, in picture pixels, of the ground-contact
+// point of a detected box: a fraction of the box's size (Config.BoxJitter,
+// at least Config.PixelSigma), scaled up for boxes that are small objects
+// at the detector's input (see Config.SmallObjectPx).
+func (m *Meter) BoxSigmaPx(b infer.Box) float64 {
+	h := float64(b.H())
+	sig := max(m.cfg.PixelSigma, m.cfg.BoxJitter*h)
+	if m.cfg.SmallObjectPx > 0 {
+		in := max(h*m.cfg.DetectorScale, 1) // a degenerate box counts as 1 input pixel
+		r2 := (m.cfg.SmallObjectPx / in) * (m.cfg.SmallObjectPx / in)
+		sig *= 1 + r2*r2
+	}
+	return sig
 }
 
 // ContactPoint returns the pixel where a vehicle's box meets the road: the

@@ -379,7 +379,9 @@ func TestAddBoxUsesBottomCentre(t *testing.T) {
 		t.Errorf("ContactPoint = %v, want (200, 350)", got)
 	}
 	v := views()[0]
-	meter, err := speed.NewMeter(survey(t, v, 0), speed.Config{})
+	// The small-object model is off here: this test is about the jitter's
+	// growth with the box (TestSmallBoxBiasIsSuppressed covers the rest).
+	meter, err := speed.NewMeter(survey(t, v, 0), speed.Config{SmallObjectPx: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,6 +413,139 @@ func TestAddBoxUsesBottomCentre(t *testing.T) {
 	// takes of the weights.
 	if r := big.Breakdown.PixelKmh / small.Breakdown.PixelKmh; r < 1.5 || r > 2.01 {
 		t.Errorf("pixel term ratio %.3f between 3 px and 1.5 px jitter, want about 2", r)
+	}
+}
+
+func TestBoxSigmaPx(t *testing.T) {
+	v := views()[0]
+	cal := survey(t, v, 0)
+	box := func(h float32) infer.Box { return infer.Box{X1: 100, Y1: 400 - h, X2: 100 + 1.2*h, Y2: 400} }
+	for _, c := range []struct {
+		name string
+		cfg  speed.Config
+		h    float32
+		want float64
+	}{
+		{"large box: 2 % of its height", speed.Config{}, 300, 6 * (1 + math.Pow(32.0/300, 4))},
+		{"floor for a mid box", speed.Config{}, 60, 1.5 * (1 + math.Pow(32.0/60, 4))},
+		{"at the small-object bound: twice", speed.Config{DetectorScale: 0.5}, 64, 2 * 1.5},
+		{"half the bound: 17 times", speed.Config{DetectorScale: 0.25}, 64, 17 * 1.5},
+		{"model off", speed.Config{SmallObjectPx: -1, DetectorScale: 0.25}, 64, 1.5},
+		{"custom bound", speed.Config{SmallObjectPx: 16, DetectorScale: 0.25}, 64, 2 * 1.5},
+		{"degenerate box", speed.Config{DetectorScale: 0.5}, 0, 1.5 * (1 + math.Pow(32, 4))},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := speed.NewMeter(cal, c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.BoxSigmaPx(box(c.h)); math.Abs(got-c.want) > 1e-9*c.want {
+				t.Errorf("BoxSigmaPx(h=%v) = %g, want %g", c.h, got, c.want)
+			}
+		})
+	}
+}
+
+// biasedBox is a detector's box for a vehicle 1.8 m wide (box height 0.8 of
+// its width) standing on g, with the flaw seen on real detectors: once the
+// vehicle is small at the detector's input (below 24 input px), the box's
+// lower edge rises onto the bumper, up to a quarter of the box height above
+// the road, more as the vehicle shrinks.
+func biasedBox(cam calibtest.Camera, g calibration.Point, scale float64, rng *rand.Rand) (infer.Box, bool) {
+	p, ok1 := cam.Pixel(g)
+	l, ok2 := cam.Pixel(calibration.Point{X: g.X - 0.9, Y: g.Y})
+	r, ok3 := cam.Pixel(calibration.Point{X: g.X + 0.9, Y: g.Y})
+	if !ok1 || !ok2 || !ok3 || !cam.InImage(p) {
+		return infer.Box{}, false
+	}
+	w := math.Hypot(r.X-l.X, r.Y-l.Y)
+	h := 0.8 * w
+	lift := 0.25 * h * min(1, max(0, (24-h*scale)/8))
+	bottom := p.Y - lift + rng.NormFloat64()*1.5
+	cx := p.X + rng.NormFloat64()*1.5
+	return infer.Box{X1: float32(cx - w/2), Y1: float32(bottom - h), X2: float32(cx + w/2), Y2: float32(bottom)}, true
+}
+
+// boxWidth is the width in pixels of a 1.8 m wide vehicle at y on lane x = 3.5.
+func boxWidth(cam calibtest.Camera, y float64) float64 {
+	l, _ := cam.Pixel(calibration.Point{X: 2.6, Y: y})
+	r, _ := cam.Pixel(calibration.Point{X: 4.4, Y: y})
+	return math.Hypot(r.X-l.X, r.Y-l.Y)
+}
+
+// TestSmallBoxBiasIsSuppressed drives vehicles through the calibrated
+// section of a view, from the near end, where their boxes are large (about
+// 50 px at the detector's input), to the far end, where a detector lifts
+// the lower edge of their small boxes (biasedBox: 16 input px there), both
+// ways and at 20–120 km/h. With every box weighted by its jitter alone the
+// lift drags the speed by 5-7 %; the small-object model must cut that
+// error by 2.5 times at least, to 2.5 % at most. (The oblique view is left out: its vehicles
+// shrink too little over its section to be both large and small.)
+func TestSmallBoxBiasIsSuppressed(t *testing.T) {
+	for _, v := range views() {
+		near, far := boxWidth(v.cam, v.y0), boxWidth(v.cam, v.y1)
+		if max(near, far) < 3*min(near, far) {
+			continue
+		}
+		t.Run(v.name, func(t *testing.T) {
+			cal := survey(t, v, 1)
+			scale := 16 / (0.8 * min(near, far)) // the far box is 16 px high at the detector's input
+			plain, err := speed.NewMeter(cal, speed.Config{SmallObjectPx: -1, DetectorScale: scale})
+			if err != nil {
+				t.Fatal(err)
+			}
+			aware, err := speed.NewMeter(cal, speed.Config{DetectorScale: scale})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(7, 7))
+			var worstPlain, worstAware float64
+			for _, kmh := range []float64{20, 45, 70, 95, 120} {
+				for _, approach := range []bool{false, true} {
+					tp, ta := plain.NewTrack(), aware.NewTrack()
+					start := time.Date(2025, 11, 20, 8, 0, 0, 0, time.UTC)
+					for i := 0; ; i++ {
+						d := kmh / 3.6 * 0.04 * float64(i)
+						y := v.y0 + d
+						if approach {
+							y = v.y1 - d
+						}
+						if y < v.y0 || y > v.y1 {
+							break
+						}
+						b, ok := biasedBox(v.cam, calibration.Point{X: 3.5, Y: y}, scale, rng)
+						if !ok {
+							continue
+						}
+						at := start.Add(time.Duration(i) * 40 * time.Millisecond)
+						if err := tp.AddBox(b, at); err != nil {
+							t.Fatal(err)
+						}
+						if err := ta.AddBox(b, at); err != nil {
+							t.Fatal(err)
+						}
+					}
+					ep, err1 := tp.Final()
+					ea, err2 := ta.Final()
+					if err1 != nil || err2 != nil {
+						t.Fatalf("%.0f km/h: %v, %v", kmh, err1, err2)
+					}
+					worstPlain = max(worstPlain, math.Abs(ep.SpeedKmh-kmh)/kmh)
+					worstAware = max(worstAware, math.Abs(ea.SpeedKmh-kmh)/kmh)
+					t.Logf("%5.0f km/h approach=%-5v: jitter only %7.2f, small-object model %7.2f ± %.2f km/h", kmh, approach, ep.SpeedKmh, ea.SpeedKmh, ea.SigmaKmh)
+				}
+			}
+			t.Logf("worst relative error: jitter only %.1f %%, small-object model %.1f %%", 100*worstPlain, 100*worstAware)
+			if worstPlain < 0.03 {
+				t.Errorf("the simulated bias does not bite (%.1f %% with jitter-only weights): the test proves nothing", 100*worstPlain)
+			}
+			// Without the lift the estimator is within 0.7 % here; what is left
+			// over it is the lift of the mid-sized boxes the fit still weighs.
+			if worstAware > 0.025 || worstAware > worstPlain/2.5 {
+				t.Errorf("worst relative error %.1f %% with the small-object model (%.1f %% without), want at most 2.5 %% and 2.5 times less",
+					100*worstAware, 100*worstPlain)
+			}
+		})
 	}
 }
 
