@@ -83,6 +83,12 @@ type ReplayOptions struct {
 	ToleranceKmh float64
 	// Signal is a signal schedule file for red-light rules (see ReadSignalSchedule).
 	Signal string
+	// SignalSource, when set, is a live signal source (a controller's feed,
+	// see signalFeed); it takes precedence over Signal and LightRegion.
+	SignalSource rules.SignalSource
+	// OnRules, when set, receives the rules engine once it is built; the
+	// engine may be changed only from OnFrame (the analysis goroutine).
+	OnRules func(*rules.Engine)
 	// LightRegion, when Signal is empty, is the traffic light's rectangle in
 	// the picture: its lit lamp is classified on every frame (the fallback
 	// when no controller feed is available).
@@ -185,6 +191,8 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 		rc := rules.DefaultConfig()
 		var sig rules.SignalSource
 		switch {
+		case opt.SignalSource != nil:
+			sig = opt.SignalSource
 		case opt.Signal != "" && !live:
 			if sig, err = ReadSignalSchedule(opt.Signal, opt.Start); err != nil {
 				return sum, err
@@ -207,6 +215,9 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 		}
 		if engine, err = rules.New(cal, rc, log); err != nil {
 			return sum, err
+		}
+		if opt.OnRules != nil {
+			opt.OnRules(engine)
 		}
 		pl.SetRules(engine)
 	}

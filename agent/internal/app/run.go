@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,11 +15,13 @@ import (
 	"time"
 
 	"github.com/vigia-pe/vigia/agent/internal/config"
+	"github.com/vigia-pe/vigia/agent/internal/control"
 	"github.com/vigia-pe/vigia/agent/internal/frame"
 	"github.com/vigia-pe/vigia/agent/internal/health"
 	"github.com/vigia-pe/vigia/agent/internal/infer"
 	"github.com/vigia-pe/vigia/agent/internal/outbox"
 	"github.com/vigia-pe/vigia/agent/internal/pipeline"
+	"github.com/vigia-pe/vigia/agent/internal/rules"
 	"github.com/vigia-pe/vigia/agent/internal/uplink"
 	"github.com/vigia-pe/vigia/shared/buildinfo"
 	"github.com/vigia-pe/vigia/shared/event"
@@ -33,6 +36,32 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, log
 	if len(cfg.Cameras) == 0 {
 		return errors.New("run: no cameras configured (see deploy/jetson/agent.sample.yaml)")
 	}
+	rt := infer.NewRuntime(cfg.ORTLibrary, log)
+	if err := rt.Start(); err != nil {
+		return err
+	}
+	defer rt.Close()
+	return serve(ctx, cfg, log, func(d services) cameraRunner {
+		return func(ctx context.Context, cam config.Camera, limits *liveLimits) error {
+			return runCamera(ctx, cfg, cam, limits, d.feeds.source(cam.ID), getenv, rt, d.ob, d.sender, d.upload, d.reg,
+				log.With("camera", cam.ID))
+		}
+	})
+}
+
+// services are what serve wires for the camera pipelines.
+type services struct {
+	ob     *outbox.Outbox
+	sender *uplink.Sender
+	reg    *health.Registry
+	feeds  *signalFeeds
+	upload bool
+}
+
+// serve is Run without the inference runtime: the outbox, uplink and its
+// subscriptions (commands, signal feeds), HTTP endpoints, status, and one
+// pipeline per camera made by runner (tests pass a pipeline without models).
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, runner func(services) cameraRunner) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("run: data dir: %w", err)
 	}
@@ -58,6 +87,32 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, log
 		}
 		return nil
 	})
+	feeds := newSignalFeeds(cfg, reg, log)
+	store, err := control.OpenStore(filepath.Join(cfg.DataDir, "control.db"), 0)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	// Commands and signal messages may arrive as soon as the link is up;
+	// they wait until the service is wired (ready closed).
+	ready, closing := make(chan struct{}), make(chan struct{})
+	var ctl *control.Controller
+	onMessage := func(topic string, payload []byte) {
+		select {
+		case <-ready:
+		case <-closing:
+			return
+		}
+		if topic == event.Topic(cfg.DeviceID, event.KindCommand) {
+			ctl.OnMessage(topic, payload)
+			return
+		}
+		feeds.onMQTT(topic, payload)
+	}
+	subs := []string{event.Topic(cfg.DeviceID, event.KindCommand)}
+	if feeds.hasMQTT() {
+		subs = append(subs, event.SignalFilter(cfg.DeviceID))
+	}
 	started := time.Now()
 	status := func() *event.Status {
 		st := &event.Status{State: event.StateOnline, AgentVersion: buildinfo.Get().Version, StartedAt: started}
@@ -73,6 +128,9 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, log
 		if on, why := ob.Alarm(); on {
 			st.State, st.Alarms = event.StateDegraded, []string{why}
 		}
+		if stale := feeds.staleAlarms(time.Now()); len(stale) > 0 {
+			st.State, st.Alarms = event.StateDegraded, append(st.Alarms, stale...)
+		}
 		return st
 	}
 	// The link outlives the service's context so that Close can still send
@@ -80,8 +138,12 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, log
 	linkCtx, linkCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer linkCancel()
 	link := uplink.NewRedialer(linkCtx, uplink.Config{BrokerURL: cfg.MQTT.URL, DeviceID: cfg.DeviceID,
-		Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password), Status: status}, log)
+		Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password), Status: status,
+		Subscriptions: subs, OnMessage: onMessage, SessionExpiry: commandSessionExpiry}, log)
 	defer link.Close(context.Background())
+	// Runs before link.Close: a message waiting for ready must not hold the
+	// client's receive loop when serve returns early.
+	defer close(closing)
 	var up uplink.Uploader
 	if cfg.S3.Endpoint != "" {
 		s3, err := uplink.NewS3Uploader(ctx, uplink.S3Config{Endpoint: cfg.S3.Endpoint, Bucket: cfg.S3.Bucket,
@@ -95,16 +157,10 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, log
 	sender := uplink.NewSender(uplink.SenderConfig{Secrets: []string{string(cfg.MQTT.Password), string(cfg.S3.SecretKey)}},
 		ob, link, up, log)
 
-	rt := infer.NewRuntime(cfg.ORTLibrary, log)
-	if err := rt.Start(); err != nil {
-		return err
-	}
-	defer rt.Close()
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(cfg.Cameras)+2)
+	errc := make(chan error, len(cfg.Cameras)+4)
 	srv := health.New(health.Config{Addr: cfg.HTTPAddr}, reg, log)
 	wg.Add(2)
 	go func() { defer wg.Done(); errc <- srv.Run(ctx, cfg.HTTPAddr) }()
@@ -124,13 +180,21 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, log
 			}
 		}
 	}()
-	for _, cam := range cfg.Cameras {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errc <- runCamera(ctx, cfg, cam, getenv, rt, ob, sender, up != nil, reg, log.With("camera", cam.ID))
-		}()
-	}
+	cams := newCameraSet(ctx, cfg.Cameras, runner(services{ob: ob, sender: sender, reg: reg, feeds: feeds, upload: up != nil}),
+		reg, errc, &wg, log)
+	cams.startAll()
+	ctl = control.New(control.Config{DeviceID: cfg.DeviceID, Store: store,
+		Secrets: []string{string(cfg.MQTT.Password), string(cfg.S3.SecretKey)},
+		Emit: func(env event.Envelope) error {
+			if err := putAck(ob, sender, env); err != nil {
+				return err
+			}
+			// The hub's view of the cameras changes with stream commands.
+			putStatus(ob, sender, cfg.DeviceID, status(), log)
+			return nil
+		}}, cams, log)
+	srv.Handle("POST /api/signal/{camera_id}", feeds)
+	close(ready)
 	var first error
 	select {
 	case <-ctx.Done():
@@ -142,6 +206,25 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, log
 	cancel()
 	wg.Wait()
 	return first
+}
+
+// commandSessionExpiry keeps the broker session through connection drops,
+// so that a command sent during a short outage is still delivered (an old
+// one is then rejected as expired by its timeout_seconds).
+const commandSessionExpiry = 10 * time.Minute
+
+// putAck queues a command acknowledgement; it is never dropped for the quota.
+func putAck(ob *outbox.Outbox, sender *uplink.Sender, env event.Envelope) error {
+	b, err := env.Encode()
+	if err != nil {
+		return err
+	}
+	if _, _, err := ob.Put(outbox.Entry{EventID: env.ID, Kind: event.KindAck, Topic: event.Topic(env.DeviceID, event.KindAck),
+		Payload: b, Priority: outbox.PriorityKeep}); err != nil {
+		return fmt.Errorf("ack: outbox: %w", err)
+	}
+	sender.Notify()
+	return nil
 }
 
 func putStatus(ob *outbox.Outbox, sender *uplink.Sender, device string, st *event.Status, log *slog.Logger) {
@@ -164,8 +247,9 @@ func putStatus(ob *outbox.Outbox, sender *uplink.Sender, device string, st *even
 
 // runCamera runs one camera's pipeline until ctx ends; the RTSP source
 // reconnects by itself, so only configuration errors end it early.
-func runCamera(ctx context.Context, cfg config.Config, cam config.Camera, getenv func(string) string, rt *infer.Runtime,
-	ob *outbox.Outbox, sender *uplink.Sender, upload bool, reg *health.Registry, log *slog.Logger) error {
+func runCamera(ctx context.Context, cfg config.Config, cam config.Camera, limits *liveLimits, signal rules.SignalSource,
+	getenv func(string) string, rt *infer.Runtime, ob *outbox.Outbox, sender *uplink.Sender, upload bool, reg *health.Registry,
+	log *slog.Logger) error {
 	url := cam.StreamURL(getenv)
 	if url == "" {
 		return fmt.Errorf("camera %s: no stream URL (url, or the variable %s)", cam.ID, cam.URLEnv)
@@ -181,7 +265,9 @@ func runCamera(ctx context.Context, cfg config.Config, cam config.Camera, getenv
 	// Written by the analysis goroutine, read by the status and metrics tickers.
 	var detections, infractions, frames, latencyUs atomic.Int64
 	go sendMetrics(ctx, cfg, cam.ID, ob, sender, &frames, &detections, &infractions, &latencyUs, log)
+	onRules, applyLimits := limits.applier(log)
 	opt := ReplayOptions{
+		SignalSource: signal, OnRules: onRules,
 		RTSP: url, Transport: cam.Transport, Calibration: cam.Calibration, Events: os.DevNull, MaxWidth: cam.MaxWidth,
 		Evidence: cfg.DataDir, SpeedLimitKmh: cam.SpeedLimitKmh, ToleranceKmh: cam.ToleranceKmh,
 		DeviceID: cfg.DeviceID, CameraID: cam.ID, Pipeline: pipeline.DefaultConfig(),
@@ -194,6 +280,9 @@ func runCamera(ctx context.Context, cfg config.Config, cam config.Camera, getenv
 				Reconnects: s.Source.Reconnects, EncryptionSuspected: s.Source.State.String() == "undecodable"})
 		},
 		OnFrame: func(f *frame.Frame, r pipeline.FrameResult) {
+			// On the analysis goroutine, between two frames: the rules engine
+			// takes a commanded limit change here, for the next decisions.
+			applyLimits()
 			reg.AddFrames(cam.ID, 1)
 			frames.Add(1)
 			latencyUs.Add((r.Timings.Gate + r.Timings.Detect + r.Timings.Track + r.Timings.Speed + r.Timings.Plates).Microseconds())
@@ -244,6 +333,9 @@ func runCamera(ctx context.Context, cfg config.Config, cam config.Camera, getenv
 			sender.Notify()
 			return nil
 		},
+	}
+	if r := cam.LightRegion; cam.SignalSource() == config.SignalLightRegion && len(r) == 4 {
+		opt.LightRegion = image.Rect(r[0], r[1], r[2], r[3])
 	}
 	reg.UpdateCamera(cam.ID, health.CameraState{State: "connecting", StartedAt: started})
 	_, err := Replay(ctx, opt, log)

@@ -83,6 +83,48 @@ type Camera struct {
 	MaxWidth int `yaml:"max_width"`
 	// Tiles is "CxR" tiling of the road region for small vehicles ("" for none).
 	Tiles string `yaml:"tiles"`
+	// Signal is where red-light rules get the signal phase: none (default:
+	// no red-light rule), mqtt (the controller publishes on
+	// traffic/v1/<device>/signal/<camera>), http (it POSTs to
+	// /api/signal/<camera> on http_addr) or light-region (the lamp is
+	// classified in LightRegion of the picture; the fallback). Anything but
+	// none needs a calibration with a stop_line.
+	Signal string `yaml:"signal"`
+	// SignalStaleAfter is how long an mqtt or http feed may stay silent
+	// before the phase counts as unknown (no red-light citation then, and
+	// the camera shows degraded); default 5s. Controllers repeat the phase
+	// in force as a keep-alive.
+	SignalStaleAfter time.Duration `yaml:"signal_stale_after"`
+	// LightRegion is the traffic light's rectangle [x1, y1, x2, y2] in
+	// picture pixels (after max_width), for signal: light-region.
+	LightRegion []int `yaml:"light_region"`
+}
+
+// Signal sources of Camera.Signal.
+const (
+	SignalNone        = "none"
+	SignalMQTT        = "mqtt"
+	SignalHTTP        = "http"
+	SignalLightRegion = "light-region"
+)
+
+// DefaultSignalStaleAfter is the default Camera.SignalStaleAfter.
+const DefaultSignalStaleAfter = 5 * time.Second
+
+// SignalSource returns the camera's signal source, none when unset.
+func (c Camera) SignalSource() string {
+	if c.Signal == "" {
+		return SignalNone
+	}
+	return c.Signal
+}
+
+// StaleAfter returns SignalStaleAfter or its default.
+func (c Camera) StaleAfter() time.Duration {
+	if c.SignalStaleAfter <= 0 {
+		return DefaultSignalStaleAfter
+	}
+	return c.SignalStaleAfter
 }
 
 // StreamURL returns the camera URL from the file or its environment variable.
@@ -253,6 +295,25 @@ func (c Config) Validate() error {
 		}
 		if !oneOf(cam.PlateFormat, "", "peru", "brazil", "any", "none") {
 			bad(field+".plate_format", "%q is not peru, brazil, any or none", cam.PlateFormat)
+		}
+		switch cam.SignalSource() {
+		case SignalNone:
+		case SignalMQTT, SignalHTTP, SignalLightRegion:
+			if cam.Calibration == "" {
+				bad(field+".signal", "%q needs a calibration with a stop_line", cam.Signal)
+			}
+		default:
+			bad(field+".signal", "%q is not none, mqtt, http or light-region", cam.Signal)
+		}
+		if cam.SignalSource() == SignalLightRegion {
+			if r := cam.LightRegion; len(r) != 4 || r[0] < 0 || r[1] < 0 || r[2] <= r[0] || r[3] <= r[1] {
+				bad(field+".light_region", "signal light-region needs [x1, y1, x2, y2] with x2 > x1 >= 0 and y2 > y1 >= 0")
+			}
+		} else if len(cam.LightRegion) > 0 {
+			bad(field+".light_region", "only used with signal: light-region")
+		}
+		if cam.SignalStaleAfter < 0 || cam.SignalStaleAfter > 10*time.Minute {
+			bad(field+".signal_stale_after", "must be within 0..10m")
 		}
 		if cam.SpeedLimitKmh < 0 || cam.SpeedLimitKmh > 200 || cam.ToleranceKmh < 0 || cam.ToleranceKmh > 50 {
 			bad(field, "speed_limit_kmh must be within 0..200 and tolerance_kmh within 0..50")

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigia-pe/vigia/internal/testenv"
 )
@@ -88,5 +89,45 @@ func TestModelFileMissingSaysWhere(t *testing.T) {
 	}
 	if _, err := cfg.ModelFile("yolox-nano/yolox_nano.onnx"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestValidateSignal(t *testing.T) {
+	tests := []struct {
+		name string
+		cam  Camera
+		err  string // "" when valid
+	}{
+		{name: "none by default", cam: Camera{}},
+		{name: "mqtt", cam: Camera{Signal: "mqtt", Calibration: "c.json", SignalStaleAfter: 3 * time.Second}},
+		{name: "http", cam: Camera{Signal: "http", Calibration: "c.json"}},
+		{name: "light region", cam: Camera{Signal: "light-region", Calibration: "c.json", LightRegion: []int{10, 10, 30, 60}}},
+		{name: "unknown source", cam: Camera{Signal: "radio", Calibration: "c.json"}, err: `"radio" is not none, mqtt, http or light-region`},
+		{name: "feed without calibration", cam: Camera{Signal: "mqtt"}, err: "needs a calibration"},
+		{name: "light region missing", cam: Camera{Signal: "light-region", Calibration: "c.json"}, err: "light_region"},
+		{name: "light region inverted", cam: Camera{Signal: "light-region", Calibration: "c.json", LightRegion: []int{30, 10, 10, 60}}, err: "light_region"},
+		{name: "region without light-region", cam: Camera{Signal: "mqtt", Calibration: "c.json", LightRegion: []int{1, 1, 2, 2}}, err: "only used with"},
+		{name: "stale too long", cam: Camera{Signal: "http", Calibration: "c.json", SignalStaleAfter: time.Hour}, err: "signal_stale_after"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Default()
+			cfg.DeviceID = "EDGE-1"
+			tc.cam.ID, tc.cam.URL = "CAM1", "rtsp://cam/1"
+			cfg.Cameras = []Camera{tc.cam}
+			err := cfg.Validate()
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err %v, want %q", err, tc.err)
+			}
+		})
+	}
+	if d := (Camera{}).StaleAfter(); d != DefaultSignalStaleAfter {
+		t.Fatalf("default stale after %v", d)
 	}
 }

@@ -229,6 +229,8 @@ func (r *Registry) notReady(ctx context.Context, stale, timeout time.Duration) [
 		st := c.state
 		c.mu.Unlock()
 		switch {
+		case st.State == StateStopped:
+			// Stopped on the hub's command: not a fault of this agent.
 		case st.State != StateStreaming:
 			state := st.State
 			if state == "" {
@@ -283,6 +285,10 @@ type CameraStatus struct {
 	DecodeErrors        int64  `json:"decode_errors"`
 	Reconnects          int64  `json:"reconnects"`
 	EncryptionSuspected bool   `json:"encryption_suspected"`
+	// Signal is the red-light signal source, for cameras that have one.
+	Signal *SignalStatus `json:"signal,omitempty"`
+	// Limits are the speed settings in force (config.update changes them).
+	Limits *Limits `json:"limits,omitempty"`
 }
 
 // Health values of a CameraStatus.
@@ -311,6 +317,11 @@ func (s *Server) Status(id string) (CameraStatus, bool) {
 		return CameraStatus{}, false
 	}
 	now := s.reg.now()
+	var sig *SignalState
+	if ss, ok := s.reg.Signal(id); ok {
+		sig = &ss
+	}
+	lim := s.reg.limitsOf(id)
 	cs := CameraStatus{
 		DeviceID:            id,
 		Status:              st.State,
@@ -323,6 +334,11 @@ func (s *Server) Status(id string) (CameraStatus, bool) {
 		DecodeErrors:        st.DecodeErrors,
 		Reconnects:          st.Reconnects,
 		EncryptionSuspected: st.EncryptionSuspected,
+		Signal:              signalStatus(sig, now),
+		Limits:              lim,
+	}
+	if cs.Health == HealthHealthy && cs.Signal != nil && cs.Signal.Stale {
+		cs.Health = HealthDegraded // streaming, but red lights cannot be judged
 	}
 	if cs.Status == "" {
 		cs.Status = StateConnecting

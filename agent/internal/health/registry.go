@@ -52,8 +52,10 @@ type infractionKey struct{ typ, device string }
 type camera struct {
 	id string
 
-	mu    sync.Mutex
-	state CameraState
+	mu     sync.Mutex
+	state  CameraState
+	signal *SignalState // nil without a signal source
+	limits *Limits      // nil until the service reports them
 
 	frames  atomic.Int64
 	dropped atomic.Int64 // WebSocket messages dropped for slow clients

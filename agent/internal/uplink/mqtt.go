@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
@@ -28,13 +29,25 @@ type Config struct {
 	Status func() *event.Status
 	// WaitConnect bounds how long Dial waits for the first connection (default 10 s).
 	WaitConnect time.Duration
+	// Subscriptions are topic filters subscribed with QoS 1 on every
+	// (re)connection; their messages go to OnMessage. See subscribe.go.
+	Subscriptions []string
+	// OnMessage receives each message of Subscriptions. It runs on the
+	// client's receive goroutine and the broker gets the QoS 1
+	// acknowledgement only once it returns, so it must not block for long.
+	OnMessage func(topic string, payload []byte)
+	// SessionExpiry, when > 0, keeps the broker session (subscriptions and
+	// QoS 1 messages queued for the agent) across connection drops for this
+	// long; the first connection of a process still starts clean.
+	SessionExpiry time.Duration
 }
 
 // MQTT is a connected uplink.
 type MQTT struct {
-	cfg Config
-	cm  *autopaho.ConnectionManager
-	log *slog.Logger
+	cfg        Config
+	cm         *autopaho.ConnectionManager
+	log        *slog.Logger
+	subscribed atomic.Int64
 }
 
 // Dial connects and waits up to cfg.WaitConnect for the first connection;
@@ -66,12 +79,17 @@ func Dial(ctx context.Context, cfg Config, log *slog.Logger) (*MQTT, error) {
 		ConnectPassword:               []byte(cfg.Password),
 		WillMessage: &paho.WillMessage{Topic: event.Topic(cfg.DeviceID, event.KindStatus), QoS: 1, Retain: true,
 			Payload: willBytes},
+		SessionExpiryInterval: uint32(cfg.SessionExpiry / time.Second),
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 			m.log.Info("connected to broker")
 			go m.publishStatus(ctx, cm)
+			if len(cfg.Subscriptions) > 0 {
+				go m.subscribe(ctx, cm)
+			}
 		},
 		OnConnectError: func(err error) { m.log.Warn("broker connect failed", "err", err) },
-		ClientConfig:   paho.ClientConfig{ClientID: cfg.ClientID},
+		ClientConfig: paho.ClientConfig{ClientID: cfg.ClientID,
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){m.received}},
 	}
 	cm, err := autopaho.NewConnection(ctx, acfg)
 	if err != nil {

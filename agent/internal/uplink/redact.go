@@ -19,3 +19,8 @@ func redact(msg string, secrets ...string) string {
 	}
 	return msg
 }
+
+// Redact removes URL credentials (rtsp://user:pass@...) and the given
+// secrets from msg, for texts that leave the process or reach a log: error
+// messages in command acknowledgements, for instance.
+func Redact(msg string, secrets ...string) string { return redact(msg, secrets...) }
