@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigia-pe/vigia/agent/internal/config"
 	"github.com/vigia-pe/vigia/agent/internal/control"
+	"github.com/vigia-pe/vigia/agent/internal/evquota"
 	"github.com/vigia-pe/vigia/agent/internal/frame"
 	"github.com/vigia-pe/vigia/agent/internal/health"
 	"github.com/vigia-pe/vigia/agent/internal/infer"
@@ -70,6 +71,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, runner func
 		return err
 	}
 	defer ob.Close()
+	// The evidence buffer's quota: delivered packages go first, undelivered
+	// ones are kept with an alarm.
+	jan, err := evquota.New(evquota.Config{DataDir: cfg.DataDir, MaxBytes: cfg.Evidence.MaxBytes,
+		MinFreeBytes: uint64(cfg.Evidence.MinFreeBytes), Retention: cfg.Evidence.Retention,
+		ScratchDirs: []string{filepath.Join(cfg.DataDir, "debug")}}, ob, log)
+	if err != nil {
+		return err
+	}
 
 	ids := make([]string, len(cfg.Cameras))
 	for i, c := range cfg.Cameras {
@@ -83,6 +92,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, runner func
 		}
 		reg.SetOutbox(int64(st.Entries), st.Bytes)
 		if on, why := ob.Alarm(); on {
+			return errors.New(why)
+		}
+		return nil
+	})
+	reg.AddCheck("evidence", func(context.Context) error {
+		if on, why := jan.Alarm(); on {
 			return errors.New(why)
 		}
 		return nil
@@ -125,8 +140,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, runner func
 		if obs, err := ob.Stats(); err == nil {
 			st.OutboxDepth = int64(obs.Entries)
 		}
-		if on, why := ob.Alarm(); on {
-			st.State, st.Alarms = event.StateDegraded, []string{why}
+		st.DiskUsedBytes = jan.Stats().Last.Bytes
+		for _, alarm := range []func() (bool, string){ob.Alarm, jan.Alarm} {
+			if on, why := alarm(); on {
+				st.State, st.Alarms = event.StateDegraded, append(st.Alarms, why)
+			}
 		}
 		if stale := feeds.staleAlarms(time.Now()); len(stale) > 0 {
 			st.State, st.Alarms = event.StateDegraded, append(st.Alarms, stale...)
@@ -165,6 +183,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, runner func
 	wg.Add(2)
 	go func() { defer wg.Done(); errc <- srv.Run(ctx, cfg.HTTPAddr) }()
 	go func() { defer wg.Done(); errc <- sender.Run(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = jan.Run(ctx) }() // logs its own errors; returns when ctx ends
 	// A periodic status keeps the hub's view fresh (also published on every reconnection).
 	wg.Add(1)
 	go func() {

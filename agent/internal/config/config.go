@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,8 @@ type Config struct {
 	// OutboxMaxBytes bounds the store-and-forward outbox (payloads and
 	// evidence it references); infractions are never dropped for it.
 	OutboxMaxBytes int64 `yaml:"outbox_max_bytes"`
+	// Evidence bounds the evidence files kept under DataDir/evidence.
+	Evidence EvidenceQuota `yaml:"evidence"`
 	// S3 is where evidence files are uploaded; without an endpoint they stay
 	// in the data directory and only the events are sent.
 	S3 S3 `yaml:"s3"`
@@ -49,6 +52,18 @@ type Config struct {
 	MetricsInterval time.Duration `yaml:"metrics_interval"`
 	// Cameras are the streams `agent run` analyses, one pipeline each.
 	Cameras []Camera `yaml:"cameras"`
+}
+
+// EvidenceQuota bounds the local evidence buffer. Only packages already
+// uploaded and acknowledged are ever deleted; when the rest does not fit,
+// the agent raises an alarm and keeps it.
+type EvidenceQuota struct {
+	// MaxBytes caps evidence plus scratch files (AGENT_EVIDENCE_MAX_BYTES); 0 = no cap.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// MinFreeBytes is the free-space floor of the data disk; 0 = none.
+	MinFreeBytes int64 `yaml:"min_free_bytes"`
+	// Retention keeps delivered packages this long for field inspection; 0 = until space is needed.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // S3 configures evidence uploads (AGENT_S3_*).
@@ -156,7 +171,9 @@ func Default() Config {
 		LogLevel:   "info",
 		HTTPAddr:   "127.0.0.1:9090",
 		// 2 GiB: hours of infractions with evidence on a small SD card or eMMC.
-		OutboxMaxBytes:  2 << 30,
+		OutboxMaxBytes: 2 << 30,
+		// 8 GiB of evidence and 512 MiB free at least; delivered packages kept a week.
+		Evidence:        EvidenceQuota{MaxBytes: 8 << 30, MinFreeBytes: 512 << 20, Retention: 7 * 24 * time.Hour},
 		S3:              S3{Bucket: "evidence", Region: "us-east-1"},
 		MetricsInterval: time.Minute,
 	}
@@ -240,6 +257,13 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	if v := getenv("AGENT_S3_SECRET_KEY"); v != "" {
 		cfg.S3.SecretKey = Secret(v)
 	}
+	if v := getenv("AGENT_EVIDENCE_MAX_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return cfg, fmt.Errorf("config: AGENT_EVIDENCE_MAX_BYTES: %q is not a number of bytes", v)
+		}
+		cfg.Evidence.MaxBytes = n
+	}
 	return cfg, nil
 }
 
@@ -267,6 +291,9 @@ func (c Config) Validate() error {
 	}
 	if c.MetricsInterval < time.Second {
 		bad("metrics_interval", "must be at least 1s")
+	}
+	if c.Evidence.MaxBytes < 0 || c.Evidence.MinFreeBytes < 0 || c.Evidence.Retention < 0 {
+		bad("evidence", "max_bytes, min_free_bytes and retention must not be negative")
 	}
 	if c.OutboxMaxBytes < 1<<20 {
 		bad("outbox_max_bytes", "must be at least 1 MiB")

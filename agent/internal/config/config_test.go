@@ -35,7 +35,11 @@ func TestSampleConfig(t *testing.T) {
 		if !strings.HasPrefix(word, "AGENT_") {
 			continue
 		}
-		got, err := Load(path, env(map[string]string{word: "probe"}))
+		probe := "probe"
+		if word == "AGENT_EVIDENCE_MAX_BYTES" {
+			probe = "12345"
+		}
+		got, err := Load(path, env(map[string]string{word: probe}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,5 +133,21 @@ func TestValidateSignal(t *testing.T) {
 	}
 	if d := (Camera{}).StaleAfter(); d != DefaultSignalStaleAfter {
 		t.Fatalf("default stale after %v", d)
+	}
+}
+
+func TestEvidenceQuotaFromEnvAndValidation(t *testing.T) {
+	cfg, err := Load("", env(map[string]string{"AGENT_EVIDENCE_MAX_BYTES": "1048576"}))
+	if err != nil || cfg.Evidence.MaxBytes != 1<<20 {
+		t.Fatalf("AGENT_EVIDENCE_MAX_BYTES: %+v %v", cfg.Evidence, err)
+	}
+	if _, err := Load("", env(map[string]string{"AGENT_EVIDENCE_MAX_BYTES": "8GB"})); err == nil || !strings.Contains(err.Error(), "AGENT_EVIDENCE_MAX_BYTES") {
+		t.Fatalf("a non-numeric quota was accepted or not named: %v", err)
+	}
+	cfg = Default()
+	cfg.Cameras = []Camera{{ID: "CAM1", URL: "rtsp://x"}}
+	cfg.Evidence.Retention = -time.Hour
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "evidence") {
+		t.Fatalf("negative retention accepted: %v", err)
 	}
 }
