@@ -23,9 +23,25 @@ type CameraStatus struct {
 	// EncryptionSuspected is true when packets arrive but none decodes
 	// (EZVIZ "image encryption" re-enabled after a firmware update).
 	EncryptionSuspected bool `json:"encryption_suspected"`
+	// ClockSynced (added 2026-11-28) is true when the camera sends its NTP
+	// time (RTCP sender reports), so frame capture times come from its clock.
+	ClockSynced bool `json:"clock_synced,omitempty"`
+	// ClockOffsetMs (added 2026-11-28), only when ClockSynced, is the median
+	// over recent frames of (capture time on the camera's clock − receive
+	// time on the device's clock); it includes the network transit, so a
+	// camera in sync shows a few milliseconds below zero.
+	ClockOffsetMs *float64 `json:"clock_offset_ms,omitempty"`
 }
 
 // Status is the retained per-device status (and the last will, with State offline).
+//
+// The clock fields describe the device's own clock as the kernel reports it
+// (adjtimex): ClockSynced is false when the kernel says it is not
+// synchronised or cannot be asked (ClockSource then says "unavailable");
+// ClockOffsetMs is the offset the kernel is still correcting.
+//
+// Additive history within v1: 2026-11-28 clock_source, clock_est_error_ms,
+// clock_max_error_ms here and clock_synced, clock_offset_ms per camera.
 type Status struct {
 	State         DeviceState       `json:"state"`
 	AgentVersion  string            `json:"agent_version,omitempty"`
@@ -37,7 +53,16 @@ type Status struct {
 	ClockSynced   bool              `json:"clock_synced"`
 	Models        map[string]string `json:"models,omitempty"` // model name → version
 	Alarms        []string          `json:"alarms,omitempty"`
+	// ClockSource says where the clock fields come from: "kernel" or "unavailable".
+	ClockSource string `json:"clock_source,omitempty"`
+	// ClockEstErrorMs and ClockMaxErrorMs are the kernel's estimated and
+	// maximum error of the device clock (set by the NTP daemon).
+	ClockEstErrorMs float64 `json:"clock_est_error_ms,omitempty"`
+	ClockMaxErrorMs float64 `json:"clock_max_error_ms,omitempty"`
 }
+
+// maxClockMs bounds the clock fields added in 2026-11-28 (a year, in ms).
+const maxClockMs = 365 * 24 * 3600 * 1000
 
 // Kind implements Payload.
 func (*Status) Kind() Kind { return KindStatus }
@@ -59,6 +84,12 @@ func (p *Status) Validate() error {
 		if !finiteIn(c.FPS, 0, 1000) {
 			return invalid("data.cameras", "entry %d: fps out of range", i)
 		}
+		if c.ClockOffsetMs != nil && !finiteIn(*c.ClockOffsetMs, -maxClockMs, maxClockMs) {
+			return invalid("data.cameras", "entry %d: clock_offset_ms out of range", i)
+		}
+	}
+	if !finiteIn(p.ClockEstErrorMs, 0, maxClockMs) || !finiteIn(p.ClockMaxErrorMs, 0, maxClockMs) {
+		return invalid("data.clock_est_error_ms", "clock errors must be within 0..%g", float64(maxClockMs))
 	}
 	return nil
 }

@@ -45,6 +45,11 @@ type citer struct {
 	tmp                string
 	log                *slog.Logger
 	emit               func(event.Envelope, *event.Infraction) error
+	// onCommitted, when set, hears each committed infraction's timing.
+	onCommitted func(InfractionTiming)
+	// entered is when the frame being handled entered the pipeline (set by
+	// the sink before it processes the frame).
+	entered time.Time
 
 	origin  time.Time // Captured - PTS of the stream
 	started bool
@@ -61,9 +66,10 @@ type bestFrame struct {
 }
 
 type pendingCite struct {
-	v    pipeline.Violation
-	shot *bestFrame
-	due  time.Duration // PTS after which the clip is complete
+	v      pipeline.Violation
+	shot   *bestFrame
+	due    time.Duration // PTS after which the clip is complete
+	timing InfractionTiming
 }
 
 func newCiter(deviceID, cameraID string, cal *calibration.Calibration, w *evidence.Writer, plates *plate.Recognizer,
@@ -114,7 +120,11 @@ func (c *citer) onFrame(f *frame.Frame, r pipeline.FrameResult) error {
 		cp := *shot
 		cp.f.BGR = append([]byte(nil), shot.f.BGR...)
 		at := v.At.Sub(c.origin)
-		c.pending = append(c.pending, pendingCite{v: v, shot: &cp, due: at + clipAfter})
+		due := at + clipAfter
+		// f is the deciding frame: its analysis returned the violation.
+		tm := InfractionTiming{Type: v.Type, CameraID: c.cameraID, Captured: f.Captured, Moment: v.At, Entered: c.entered,
+			Decided: time.Now(), PostWindow: max(0, due-f.PTS)}
+		c.pending = append(c.pending, pendingCite{v: v, shot: &cp, due: due, timing: tm})
 	}
 	for _, t := range r.Ended {
 		delete(c.best, t.TrackID)
@@ -140,6 +150,8 @@ func (c *citer) flush(all bool) error {
 }
 
 func (c *citer) cite(p pendingCite) error {
+	tm := p.timing
+	tm.CompletingEntered, tm.CiteStarted = c.entered, time.Now()
 	v := p.v
 	inf := v.Infraction(c.cameraID)
 	inf.DetectedAt = inf.DetectedAt.UTC()
@@ -171,7 +183,14 @@ func (c *citer) cite(p pendingCite) error {
 		}
 	}
 	c.count++
-	return c.emit(env, inf)
+	if err := c.emit(env, inf); err != nil {
+		return err
+	}
+	if c.onCommitted != nil {
+		tm.EventID, tm.Committed = env.ID, time.Now()
+		c.onCommitted(tm)
+	}
+	return nil
 }
 
 // rewrap re-encodes the payload after the evidence references were added.

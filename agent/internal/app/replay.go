@@ -102,6 +102,18 @@ type ReplayOptions struct {
 	OnFrame func(f *frame.Frame, r pipeline.FrameResult)
 	// Progress, when not nil, receives progress updates (done frames, total or 0).
 	Progress func(done, total int64)
+	// OnPacket, when set, sees each compressed access unit as it arrives
+	// (on the source's receiving goroutine: it must return at once).
+	OnPacket func(p ingest.Packet)
+	// OnModels, when set, receives the models the pipeline loaded, once
+	// they are loaded (name → version and weights hash).
+	OnModels func(models map[string]shared.Model)
+	// OnPhase, when set, hears the light-region classifier's filtered phase
+	// at the first frame and on every change (on the analysis goroutine).
+	OnPhase func(phase rules.Phase)
+	// OnCommitted, when set, hears the timing of each infraction once its
+	// event is committed (OnInfraction or the events file returned).
+	OnCommitted func(InfractionTiming)
 }
 
 // LiveStatus is a live run's once-a-second report.
@@ -181,6 +193,13 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 	if det.Plates != nil {
 		pl.SetPlateReader(det.Plates)
 	}
+	var models map[string]shared.Model
+	if cal != nil || opt.OnModels != nil {
+		models = modelVersions(det, opt.Detector.ModelsDir)
+	}
+	if opt.OnModels != nil {
+		opt.OnModels(models)
+	}
 	if opt.Start.IsZero() {
 		// Fixed now so the signal schedule and the frames share one time base.
 		opt.Start = time.Now().UTC()
@@ -245,7 +264,7 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 			}
 		}
 		cite, err = newCiter(nonEmpty(opt.DeviceID, "replay"), nonEmpty(opt.CameraID, nonEmpty(cal.DeviceID, "replay")),
-			cal, w, det.Plates, modelVersions(det, opt.Detector.ModelsDir), log, func(env event.Envelope, inf *event.Infraction) error {
+			cal, w, det.Plates, models, log, func(env event.Envelope, inf *event.Infraction) error {
 				if opt.OnInfraction != nil {
 					return opt.OnInfraction(env, inf)
 				}
@@ -254,6 +273,7 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 		if err != nil {
 			return sum, err
 		}
+		cite.onCommitted = opt.OnCommitted
 		defer cite.close()
 	}
 	var src ingest.Source
@@ -274,7 +294,7 @@ func Replay(ctx context.Context, opt ReplayOptions, log *slog.Logger) (ReplaySum
 		defer cancel()
 	}
 	sink := &replaySink{pl: pl, enc: enc, cancel: cancel, cite: cite, light: light, onFrame: opt.OnFrame, progress: opt.Progress, total: info.Frames, sum: &sum,
-		annotatePath: opt.Annotate, fps: info.FrameRate}
+		annotatePath: opt.Annotate, fps: info.FrameRate, onPacket: opt.OnPacket, onPhase: opt.OnPhase}
 	start := time.Now()
 	var runErr error
 	if live {
@@ -344,6 +364,10 @@ type replaySink struct {
 	cite         *citer
 	light        *rules.LightClassifier
 	onFrame      func(*frame.Frame, pipeline.FrameResult)
+	onPacket     func(ingest.Packet)
+	onPhase      func(rules.Phase)
+	phase        rules.Phase // last phase given to onPhase
+	phaseSent    bool
 	lastLatency  time.Duration
 	cancel       context.CancelFunc
 	progress     func(done, total int64)
@@ -355,6 +379,9 @@ type replaySink struct {
 }
 
 func (s *replaySink) OnPacket(p ingest.Packet) {
+	if s.onPacket != nil {
+		s.onPacket(p)
+	}
 	if s.cite != nil {
 		s.cite.onPacket(p)
 	}
@@ -366,9 +393,17 @@ func (s *replaySink) OnFrame(f *frame.Frame) {
 	if s.err != nil {
 		return
 	}
+	entered := time.Now()
+	if s.cite != nil {
+		s.cite.entered = entered
+	}
 	if s.light != nil {
 		// Every frame, gated or not: the phase timeline must not have holes.
-		s.light.Observe(f)
+		ph := s.light.Observe(f)
+		if s.onPhase != nil && (!s.phaseSent || ph != s.phase) {
+			s.phase, s.phaseSent = ph, true
+			s.onPhase(ph)
+		}
 	}
 	t0 := time.Now()
 	r, err := s.pl.Process(f)

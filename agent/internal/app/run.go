@@ -24,7 +24,6 @@ import (
 	"github.com/vigia-pe/vigia/agent/internal/pipeline"
 	"github.com/vigia-pe/vigia/agent/internal/rules"
 	"github.com/vigia-pe/vigia/agent/internal/uplink"
-	"github.com/vigia-pe/vigia/shared/buildinfo"
 	"github.com/vigia-pe/vigia/shared/event"
 	shared "github.com/vigia-pe/vigia/shared/evidence"
 )
@@ -128,29 +127,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, runner func
 	if feeds.hasMQTT() {
 		subs = append(subs, event.SignalFilter(cfg.DeviceID))
 	}
-	started := time.Now()
-	status := func() *event.Status {
-		st := &event.Status{State: event.StateOnline, AgentVersion: buildinfo.Get().Version, StartedAt: started}
-		for _, id := range ids {
-			cs, _ := reg.CameraState(id)
-			st.Cameras = append(st.Cameras, event.CameraStatus{CameraID: id, State: cs.State, FPS: cs.FPS,
-				LastFrameAt: cs.LastFrameAt, DecodeErrors: cs.DecodeErrors, Reconnects: cs.Reconnects,
-				EncryptionSuspected: cs.EncryptionSuspected})
-		}
-		if obs, err := ob.Stats(); err == nil {
-			st.OutboxDepth = int64(obs.Entries)
-		}
-		st.DiskUsedBytes = jan.Stats().Last.Bytes
-		for _, alarm := range []func() (bool, string){ob.Alarm, jan.Alarm} {
-			if on, why := alarm(); on {
-				st.State, st.Alarms = event.StateDegraded, append(st.Alarms, why)
-			}
-		}
-		if stale := feeds.staleAlarms(time.Now()); len(stale) > 0 {
-			st.State, st.Alarms = event.StateDegraded, append(st.Alarms, stale...)
-		}
-		return st
-	}
+	ss := &statusSource{ids: ids, reg: reg, ob: ob, jan: jan, feeds: feeds, started: time.Now(), clock: readHostClock, now: time.Now}
+	status := ss.status
+	reg.SetEvidenceSource(ss.evidence)
 	// The link outlives the service's context so that Close can still send
 	// the retained "offline" status after SIGTERM.
 	linkCtx, linkCancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -284,6 +263,8 @@ func runCamera(ctx context.Context, cfg config.Config, cam config.Camera, limits
 	started := time.Now()
 	// Written by the analysis goroutine, read by the status and metrics tickers.
 	var detections, infractions, frames, latencyUs atomic.Int64
+	clk := newCamClock()
+	lightRegion := cam.SignalSource() == config.SignalLightRegion
 	go sendMetrics(ctx, cfg, cam.ID, ob, sender, &frames, &detections, &infractions, &latencyUs, log)
 	onRules, applyLimits := limits.applier(log)
 	opt := ReplayOptions{
@@ -294,10 +275,25 @@ func runCamera(ctx context.Context, cfg config.Config, cam config.Camera, limits
 		Detector: DetectorOptions{Model: "yolox-nano", ModelsDir: cfg.ModelsDir, Runtime: rt, Provider: "cpu", Threads: 2,
 			Tiles: cam.Tiles, WholeView: true, PlateFormat: plates},
 		Status: func(s LiveStatus) {
+			synced, offset := clk.offsetMs()
 			reg.UpdateCamera(cam.ID, health.CameraState{State: s.Source.State.String(), FPS: s.StreamFPS,
 				LatencyMs: s.LastLatencyMs, DetectionsCount: detections.Load(), InfractionsCount: infractions.Load(),
 				LastFrameAt: s.Source.LastFrame, StartedAt: started, DecodeErrors: s.Source.DecodeErrors,
-				Reconnects: s.Source.Reconnects, EncryptionSuspected: s.Source.State.String() == "undecodable"})
+				Reconnects: s.Source.Reconnects, EncryptionSuspected: s.Source.State.String() == "undecodable",
+				ClockSynced: synced, ClockOffsetMs: offset})
+		},
+		OnPacket: clk.observe,
+		OnModels: func(m map[string]shared.Model) { reg.SetModels(cam.ID, statusModels(m)) },
+		OnPhase: func(ph rules.Phase) {
+			if lightRegion {
+				reg.SetSignal(cam.ID, health.SignalState{Source: config.SignalLightRegion, Phase: ph.String()})
+			}
+		},
+		OnCommitted: func(tm InfractionTiming) {
+			// A camera clock ahead of the device's could make it negative.
+			reg.ObserveInfractionLatency(cam.ID, max(0, tm.EndToEnd()))
+			log.Debug("infraction committed", "event_id", tm.EventID, "type", tm.Type, "latency", tm.EndToEnd(),
+				"processing", tm.Processing())
 		},
 		OnFrame: func(f *frame.Frame, r pipeline.FrameResult) {
 			// On the analysis goroutine, between two frames: the rules engine
@@ -359,6 +355,11 @@ func runCamera(ctx context.Context, cfg config.Config, cam config.Camera, limits
 	}
 	reg.UpdateCamera(cam.ID, health.CameraState{State: "connecting", StartedAt: started})
 	_, err := Replay(ctx, opt, log)
+	// The pipeline is gone: its models are unloaded, its light unread.
+	reg.SetModels(cam.ID, nil)
+	if lightRegion {
+		reg.SetSignal(cam.ID, health.SignalState{Source: config.SignalLightRegion, Phase: rules.PhaseUnknown.String()})
+	}
 	if ctx.Err() != nil {
 		return nil
 	}

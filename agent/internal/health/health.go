@@ -289,6 +289,12 @@ type CameraStatus struct {
 	Signal *SignalStatus `json:"signal,omitempty"`
 	// Limits are the speed settings in force (config.update changes them).
 	Limits *Limits `json:"limits,omitempty"`
+	// ClockSynced is true when the camera sends its NTP time; ClockOffsetMs
+	// is then the median (capture − receive time) over recent frames.
+	ClockSynced   bool     `json:"clock_synced,omitempty"`
+	ClockOffsetMs *float64 `json:"clock_offset_ms,omitempty"`
+	// Models are the models the camera's pipeline loaded (name → version).
+	Models map[string]string `json:"models,omitempty"`
 }
 
 // Health values of a CameraStatus.
@@ -336,6 +342,9 @@ func (s *Server) Status(id string) (CameraStatus, bool) {
 		EncryptionSuspected: st.EncryptionSuspected,
 		Signal:              signalStatus(sig, now),
 		Limits:              lim,
+		ClockSynced:         st.ClockSynced,
+		ClockOffsetMs:       st.ClockOffsetMs,
+		Models:              s.reg.modelsOf(id),
 	}
 	if cs.Health == HealthHealthy && cs.Signal != nil && cs.Signal.Stale {
 		cs.Health = HealthDegraded // streaming, but red lights cannot be judged

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -234,7 +235,7 @@ func TestCameraStatus(t *testing.T) {
 		t.Errorf("last_frame_at = %v, want %v", cs.LastFrameAt, want.LastFrameAt)
 	}
 	cs.LastFrameAt = want.LastFrameAt
-	if cs != want {
+	if !reflect.DeepEqual(cs, want) {
 		t.Errorf("status = %+v\nwant %+v", cs, want)
 	}
 }

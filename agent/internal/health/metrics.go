@@ -182,5 +182,6 @@ func (r *Registry) WriteMetrics(w io.Writer) error {
 	for _, s := range snaps {
 		e.sample("ws_messages_dropped_total", float64(s.dropped), "device_id", s.id)
 	}
+	r.writeFleetMetrics(e, cams)
 	return e.w.Flush()
 }

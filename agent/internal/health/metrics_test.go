@@ -230,6 +230,11 @@ func TestMetricsFamilies(t *testing.T) {
 		"outbox_bytes":               "gauge",
 		"upload_failures_total":      "counter",
 		"ws_messages_dropped_total":  "counter",
+		"evidence_bytes":             "gauge",
+		"evidence_pinned_bytes":      "gauge",
+		"evidence_alarm":             "gauge",
+		"signal_feed_stale":          "gauge",
+		"infraction_latency_seconds": "histogram",
 	}
 	for name, typ := range want {
 		t.Run(name, func(t *testing.T) {
@@ -372,6 +377,14 @@ func TestMetricsGolden(t *testing.T) {
 	r.ObserveLatency("detection", 33*time.Millisecond)
 	r.ObserveLatency("detection", 250*time.Millisecond)
 	r.ObserveLatency("ocr", 7*time.Millisecond)
+	r.SetEvidenceSource(func() Evidence { return Evidence{Bytes: 5 << 20, PinnedBytes: 3 << 20, Alarm: true} })
+	r.now = func() time.Time { return time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC) }
+	r.SetSignal("CAM001", SignalState{Source: "mqtt", Phase: "red", LastMessageAt: r.now().Add(-time.Second), StaleAfter: 10 * time.Second})
+	r.SetSignal("CAM002", SignalState{Source: "http", StaleAfter: 10 * time.Second}) // never spoke
+	r.ObserveInfractionLatency("CAM001", 5300*time.Millisecond)
+	r.ObserveInfractionLatency("CAM001", 6100*time.Millisecond)
+	off := -3.5
+	r.UpdateCamera("CAM001", CameraState{State: StateStreaming, FPS: 29.8, DecodeErrors: 2, ClockSynced: true, ClockOffsetMs: &off})
 	var b bytes.Buffer
 	if err := r.WriteMetrics(&b); err != nil {
 		t.Fatal(err)

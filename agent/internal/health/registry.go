@@ -36,6 +36,10 @@ type CameraState struct {
 	DecodeErrors, Reconnects int64
 	// EncryptionSuspected is true when packets arrive but none decodes.
 	EncryptionSuspected bool
+	// ClockSynced is true when the camera sends its NTP time; ClockOffsetMs
+	// is then the median (capture − receive time) over recent frames.
+	ClockSynced   bool
+	ClockOffsetMs *float64
 }
 
 // Check is a readiness probe registered by the caller; a nil error means ready.
@@ -56,6 +60,9 @@ type camera struct {
 	state  CameraState
 	signal *SignalState // nil without a signal source
 	limits *Limits      // nil until the service reports them
+	models map[string]string
+	// infLatency is infraction_latency_seconds; nil until the first infraction.
+	infLatency *histogram
 
 	frames  atomic.Int64
 	dropped atomic.Int64 // WebSocket messages dropped for slow clients
@@ -76,6 +83,8 @@ type Registry struct {
 	cameras map[string]*camera
 	stages  map[string]*histogram
 	checks  []namedCheck
+	// evidence is read on every scrape (nil: zero gauges).
+	evidence func() Evidence
 
 	buckets []float64
 
