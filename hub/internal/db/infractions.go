@@ -181,8 +181,8 @@ type InfractionRow struct {
 	EventID         string    `json:"event_id"`
 }
 
-// ListInfractions returns the total matching count and one page, newest first.
-func (s *Store) ListInfractions(ctx context.Context, f InfractionFilter) (int64, []InfractionRow, error) {
+// infractionWhere is the WHERE clause (empty without filters) and arguments of f.
+func (s *Store) infractionWhere(f InfractionFilter) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -210,13 +210,20 @@ func (s *Store) ListInfractions(ctx context.Context, f InfractionFilter) (int64,
 		add("detected_at >= $%d", start)
 		add("detected_at < $%d", start.AddDate(0, 0, 1))
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = "WHERE " + strings.Join(where, " AND ")
+	if len(where) == 0 {
+		return "", nil
 	}
-	var count int64
-	if err := s.Pool.QueryRow(ctx, "SELECT count(*) FROM infractions "+cond, args...).Scan(&count); err != nil {
-		return 0, nil, fmt.Errorf("db: count infractions: %w", err)
+	return "WHERE " + strings.Join(where, " AND "), args
+}
+
+// ListInfractions returns the exact total matching count and one page,
+// newest first. The count of filters by status, type, zone and camera comes
+// from infraction_counts (migration 004), kept exact by triggers.
+func (s *Store) ListInfractions(ctx context.Context, f InfractionFilter) (int64, []InfractionRow, error) {
+	cond, args := s.infractionWhere(f)
+	count, err := s.countInfractions(ctx, f, cond, args)
+	if err != nil {
+		return 0, nil, err
 	}
 	args = append(args, f.Limit, f.Offset)
 	q := fmt.Sprintf(`SELECT id::text, infraction_code, type, device_id, zone_id, plate, detected_speed, speed_limit,

@@ -1,7 +1,28 @@
 // Package ingest consumes the fleet's MQTT messages and persists them. A
-// message is acknowledged to the broker only after its transaction committed
-// (or after it was kept in the dead-letter table), so a database outage loses
-// nothing: unacknowledged QoS 1 messages are redelivered.
+// message is acknowledged to the broker only after the transaction that
+// stored it committed (or after it was kept in the dead-letter table), so a
+// database outage loses nothing: unacknowledged QoS 1 messages stay in the
+// hub's persistent session (CleanStart=false, session expiry) and are
+// redelivered, also across a hub restart.
+//
+// Writes are batched (pipeline.go): metrics, status and acknowledgements go
+// to the database in one transaction per batch (db.InsertBatch), infractions
+// in another (db.InsertInfractions, which gives their gap-free codes); a
+// batch grows while the previous one commits, up to Config.MaxBatch. When a
+// message of a batch can never be stored, the batch is stored one message at
+// a time so that only that message is dead-lettered.
+//
+// With Config.ShareGroup the hub subscribes through MQTT 5 shared
+// subscriptions ($share/<group>/traffic/v1/+/<kind>), so replicas split the
+// messages; Mosquitto and the embedded mochi broker both support them, but
+// Mosquitto 2.0 does not restore them from persistence after a restart (the
+// messages published before the hub resubscribes are lost), so sharing is
+// off unless configured (see config.MQTT.ShareGroup).
+// The hub announces the largest Receive Maximum (65,535) so that Mosquitto
+// keeps that many unacknowledged messages in flight for it; beyond that,
+// Mosquitto queues at most max_queued_messages (1000 by default) and then
+// drops QoS 1 messages. A deployment that must ride out long database
+// outages at fleet scale raises max_queued_messages in mosquitto.conf.
 package ingest
 
 import (
@@ -10,6 +31,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,17 +47,52 @@ type Store interface {
 	RecordStatusEvent(ctx context.Context, env event.Envelope) (duplicate bool, err error)
 	InsertMetrics(ctx context.Context, env event.Envelope, p *event.Metrics) (duplicate bool, err error)
 	InsertAck(ctx context.Context, env event.Envelope, p *event.Ack) (duplicate bool, err error)
+	InsertBatch(ctx context.Context, msgs []db.BatchMessage) (duplicate []bool, err error)
+	InsertInfractions(ctx context.Context, msgs []db.InfractionMessage) ([]db.InsertResult, error)
 	InsertDeadLetter(ctx context.Context, d db.DeadLetter) error
 }
 
+// Defaults of the batching knobs.
+const (
+	DefaultMaxBatch   = 500
+	DefaultBatchDelay = 5 * time.Millisecond
+)
+
 // Config configures the consumer.
 type Config struct {
-	BrokerURL     string
-	ClientID      string
+	BrokerURL string
+	ClientID  string
+	// ShareGroup, when set, subscribes through $share/<group>/... so that
+	// several hub replicas split the messages (MQTT 5 shared subscriptions).
 	ShareGroup    string
 	Username      string
 	Password      string
 	SessionExpiry time.Duration
+
+	// MaxBatch bounds how many metrics/status/ack messages share one
+	// transaction (DefaultMaxBatch when 0).
+	MaxBatch int
+	// BatchDelay is how long a batch waits for more messages once the writer
+	// is free (DefaultBatchDelay when 0, none when negative). Under load,
+	// batches also grow while the previous one is being committed.
+	BatchDelay time.Duration
+	// OnHandled, when set, is called once a message is done with (committed,
+	// found to be a duplicate, or dead-lettered) and before it is acknowledged
+	// to the broker. It must be fast; benchmarks use it to time the pipeline.
+	OnHandled func(env event.Envelope)
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.BatchDelay == 0 {
+		c.BatchDelay = DefaultBatchDelay
+	}
+	if c.BatchDelay < 0 {
+		c.BatchDelay = 0
+	}
+	return c
 }
 
 // Stats counts what the consumer did.
@@ -45,6 +102,15 @@ type Stats struct {
 	Duplicates  atomic.Int64
 	DeadLetters atomic.Int64
 	Retries     atomic.Int64
+	// Batches counts committed batches; BatchFallbacks the batches that had to
+	// be stored one message at a time to isolate a permanent refusal.
+	Batches        atomic.Int64
+	BatchFallbacks atomic.Int64
+	// SeriesWriteNanos and InfractionWriteNanos add up the time spent in the
+	// batch writes (successful or not): compared with wall time they tell
+	// whether the database is the bottleneck.
+	SeriesWriteNanos     atomic.Int64
+	InfractionWriteNanos atomic.Int64
 }
 
 // Consumer subscribes to the agents' topics and writes to the store.
@@ -58,7 +124,7 @@ type Consumer struct {
 
 // New builds a consumer; Run starts it.
 func New(cfg Config, store Store, log *slog.Logger) *Consumer {
-	return &Consumer{cfg: cfg, store: store, log: log.With("component", "ingest")}
+	return &Consumer{cfg: cfg.withDefaults(), store: store, log: log.With("component", "ingest")}
 }
 
 // Ready reports whether the consumer is connected and subscribed.
@@ -79,22 +145,30 @@ func (c *Consumer) filters() []paho.SubscribeOptions {
 	return subs
 }
 
+// sendAcksInterval is how often paho flushes manual acknowledgements (its
+// default, 50 ms, would cap a consumer at one broker window per 50 ms).
+const sendAcksInterval = 2 * time.Millisecond
+
+// receiveMaximum is the MQTT 5 Receive Maximum the hub announces (the protocol's largest).
+const receiveMaximum = 65535
+
 // Run connects, subscribes and consumes until ctx is cancelled.
 func (c *Consumer) Run(ctx context.Context) error {
 	u, err := url.Parse(c.cfg.BrokerURL)
 	if err != nil {
 		return fmt.Errorf("ingest: broker URL cannot be parsed")
 	}
-	// The handler runs on paho's routing goroutine; it blocks while the
-	// database is down, which stops further deliveries (backpressure).
+	p := newPipeline(c)
+	var wg sync.WaitGroup
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	p.start(pctx, &wg)
+	// The handler runs on paho's routing goroutine: it only hands the message
+	// to the pipeline, and blocks when the pipeline is full (backpressure: the
+	// broker keeps what the hub has not acknowledged).
 	handler := func(pr paho.PublishReceived) (bool, error) {
-		c.handle(ctx, pr.Packet)
-		if ctx.Err() != nil {
-			return true, nil // not acknowledged: the broker redelivers after restart
-		}
-		if err := pr.Client.Ack(pr.Packet); err != nil {
-			c.log.Warn("ack failed", "topic", pr.Packet.Topic, "err", err)
-		}
+		c.Stats.Received.Add(1)
+		p.submit(pctx, delivery{pb: pr.Packet, client: pr.Client, received: time.Now()})
 		return true, nil
 	}
 	cliCfg := autopaho.ClientConfig{
@@ -124,43 +198,65 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return true
 		},
 		OnConnectError: func(err error) { c.log.Warn("broker connect failed", "broker", u.Redacted(), "err", err) },
+		// Without a Receive Maximum in CONNECT, Mosquitto keeps only
+		// max_inflight_messages (20) unacknowledged messages in flight to the
+		// hub and queues the rest, dropping QoS 1 messages beyond
+		// max_queued_messages (1000): acknowledgements go out in order, so one
+		// slow batch would stall the flow, and a database outage would lose
+		// messages after ~1000. With the MQTT maximum, 65,535 messages wait in
+		// flight (kept by the broker, redelivered on reconnect) before its queue
+		// limit applies; the hub's own memory stays bounded by its pipeline.
+		ConnectPacketBuilder: func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
+			if cp.Properties == nil {
+				cp.Properties = &paho.ConnectProperties{}
+			}
+			rm := uint16(receiveMaximum)
+			cp.Properties.ReceiveMaximum = &rm
+			return cp, nil
+		},
 		ClientConfig: paho.ClientConfig{
 			ClientID:                   c.cfg.ClientID,
 			EnableManualAcknowledgment: true,
+			SendAcksInterval:           sendAcksInterval,
 			OnPublishReceived:          []func(paho.PublishReceived) (bool, error){handler},
 		},
 	}
 	cm, err := autopaho.NewConnection(ctx, cliCfg)
 	if err != nil {
+		stop()
+		wg.Wait()
 		return fmt.Errorf("ingest: connect %s: %w", u.Redacted(), err)
 	}
 	<-ctx.Done()
 	c.ready.Store(false)
+	stop()
 	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = cm.Disconnect(dctx)
 	<-cm.Done()
+	wg.Wait()
 	return nil
 }
 
-// handle processes one message until it is stored or dead-lettered, retrying
-// database failures with backoff; it returns early only when ctx ends.
-func (c *Consumer) handle(ctx context.Context, pb *paho.Publish) {
-	c.Stats.Received.Add(1)
+// retry calls fn until it succeeds, with backoff; false means ctx ended first.
+func (c *Consumer) retry(ctx context.Context, what, which string, fn func() error) bool {
 	backoff := 200 * time.Millisecond
 	for {
-		err := c.process(ctx, pb)
+		err := fn()
 		if err == nil {
-			return
+			return true
 		}
 		c.Stats.Retries.Add(1)
-		c.log.Error("storing message failed; will retry", "topic", pb.Topic, "err", err, "retry_in", backoff)
+		if ctx.Err() != nil {
+			return false
+		}
+		c.log.Error("storing failed; will retry", what, which, "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 10*time.Second)
+		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 
@@ -193,16 +289,25 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.reason + ": " + r.err.Error() }
 
-// process returns nil when the message is done with (stored, duplicate or
+// process handles one message by itself: parse, store, or dead-letter. It
+// returns nil when the message is done with (stored, duplicate or
 // dead-lettered) and an error only for transient failures worth retrying.
 func (c *Consumer) process(ctx context.Context, pb *paho.Publish) error {
-	env, derr := c.decode(ctx, pb)
-	if derr == nil {
+	env, payload, err := parse(pb)
+	if err == nil {
+		err = c.storeOne(ctx, env, payload)
+	}
+	return c.settle(ctx, pb, env, err)
+}
+
+// settle dead-letters a refusal; any other non-nil error is returned (transient).
+func (c *Consumer) settle(ctx context.Context, pb *paho.Publish, env event.Envelope, err error) error {
+	if err == nil {
 		return nil
 	}
 	var ref *refusal
-	if !errors.As(derr, &ref) {
-		return derr
+	if !errors.As(err, &ref) {
+		return err
 	}
 	dl := db.DeadLetter{Topic: pb.Topic, Reason: ref.reason, Detail: ref.err.Error(), Payload: pb.Payload,
 		EventID: env.ID, DeviceID: env.DeviceID}
@@ -217,11 +322,11 @@ func (c *Consumer) process(ctx context.Context, pb *paho.Publish) error {
 	return nil
 }
 
-// decode parses and stores one message; a *refusal means "dead-letter it".
-func (c *Consumer) decode(ctx context.Context, pb *paho.Publish) (event.Envelope, error) {
+// parse checks a message's topic and envelope; a *refusal means "dead-letter it".
+func parse(pb *paho.Publish) (event.Envelope, event.Payload, error) {
 	topicDevice, topicKind, err := event.ParseTopic(pb.Topic)
 	if err != nil {
-		return event.Envelope{}, &refusal{event.ReasonOf(err), err}
+		return event.Envelope{}, nil, &refusal{event.ReasonOf(err), err}
 	}
 	env, payload, err := event.Parse(pb.Payload)
 	if err != nil {
@@ -229,19 +334,33 @@ func (c *Consumer) decode(ctx context.Context, pb *paho.Publish) (event.Envelope
 		if reason == "" {
 			reason = event.ReasonMalformed
 		}
-		return env, &refusal{reason, err}
+		return env, nil, &refusal{reason, err}
 	}
 	if env.Type != topicKind || env.DeviceID != topicDevice {
-		return env, &refusal{"topic_mismatch", fmt.Errorf("topic says %s/%s, envelope says %s/%s", topicDevice, topicKind, env.DeviceID, env.Type)}
+		return env, nil, &refusal{"topic_mismatch", fmt.Errorf("topic says %s/%s, envelope says %s/%s", topicDevice, topicKind, env.DeviceID, env.Type)}
 	}
+	switch payload.(type) {
+	case *event.Infraction, *event.Status, *event.Metrics, *event.Ack:
+		return env, payload, nil
+	}
+	// The agent never sends the hub's own kinds (command, model).
+	return env, nil, &refusal{"unexpected_kind", fmt.Errorf("the hub does not consume %q messages", env.Type)}
+}
+
+// storeOne stores one parsed message in its own transaction; a *refusal
+// means "dead-letter it", any other error is transient.
+func (c *Consumer) storeOne(ctx context.Context, env event.Envelope, payload event.Payload) error {
 	switch p := payload.(type) {
 	case *event.Infraction:
 		res, err := c.store.InsertInfraction(ctx, env, p)
 		if errors.Is(err, db.ErrUnknownDevice) {
-			return env, &refusal{"unknown_device", err}
+			return &refusal{"unknown_device", err}
+		}
+		if errors.Is(err, db.ErrInvalidValue) {
+			return &refusal{"invalid_value", err}
 		}
 		if err != nil {
-			return env, err
+			return err
 		}
 		if res.Duplicate {
 			c.Stats.Duplicates.Add(1)
@@ -250,27 +369,22 @@ func (c *Consumer) decode(ctx context.Context, pb *paho.Publish) (event.Envelope
 			c.Stats.Stored.Add(1)
 			c.log.Info("infraction stored", "event_id", env.ID, "code", res.Code, "type", p.Type, "camera", p.CameraID)
 		}
+		return nil
 	case *event.Status:
 		dup, err := c.store.RecordStatusEvent(ctx, env)
-		if err := c.stored(env, dup, err); err != nil {
-			return env, err
-		}
+		return c.stored(env, dup, err)
 	case *event.Metrics:
 		dup, err := c.store.InsertMetrics(ctx, env, p)
-		if err := c.stored(env, dup, err); err != nil {
-			return env, err
-		}
+		return c.stored(env, dup, err)
 	case *event.Ack:
 		dup, err := c.store.InsertAck(ctx, env, p)
 		if err := c.stored(env, dup, err); err != nil {
-			return env, err
+			return err
 		}
 		if !dup {
 			c.log.Info("command acknowledged", "command_id", p.CommandID, "outcome", p.Outcome, "device", env.DeviceID)
 		}
-	default:
-		// The agent never sends the hub's own kinds (command, model).
-		return env, &refusal{"unexpected_kind", fmt.Errorf("the hub does not consume %q messages", env.Type)}
+		return nil
 	}
-	return env, nil
+	return &refusal{"unexpected_kind", fmt.Errorf("the hub does not consume %q messages", env.Type)}
 }
