@@ -109,6 +109,50 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
+// testJWTKey signs the e2e hubs' tokens (32+ bytes, test only).
+const testJWTKey = "e2e-test-signing-key-0123456789abcdef"
+
+// runStdin runs a command with stdin (e.g. a password for `hub user create`).
+func runStdin(t *testing.T, env []string, stdin, bin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", filepath.Base(bin), args, err, out)
+	}
+	return string(out)
+}
+
+// login returns an access token from POST /api/auth/login.
+func login(t *testing.T, base, user, password string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"username": user, "password": password})
+	resp, err := http.Post(base+"/api/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		AccessToken string `json:"access_token"`
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &r); err != nil || resp.StatusCode != http.StatusOK || r.AccessToken == "" {
+		t.Fatalf("login: %d %s", resp.StatusCode, b)
+	}
+	return r.AccessToken
+}
+
+func authGet(url, token string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return http.DefaultClient.Do(req)
+}
+
 func run(t *testing.T, env []string, bin string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
@@ -171,6 +215,7 @@ func runScenario(t *testing.T, sc scenario) {
 		"HUB_MQTT_CLIENT_ID=hub-e2e-" + suffix,
 		"HUB_MQTT_SESSION_EXPIRY=2m",
 		"HUB_DEVICE_RTSP_URL=rtsp://admin:" + rtspSecret + "@192.0.2.10:554/h264/ch1/main/av_stream",
+		"HUB_JWT_KEY=" + testJWTKey,
 	}
 	if sc.external {
 		hubEnv = append(hubEnv, "HUB_MQTT_URL="+sc.brokerURL)
@@ -183,8 +228,10 @@ func runScenario(t *testing.T, sc scenario) {
 	// Register the zone and camera before the hub starts: refused devices are dead-lettered.
 	run(t, hubEnv, hubBin, "zone", "add", "ZN-"+suffix, "--speed-limit", "60", "--name", "Av. Javier Prado")
 	run(t, hubEnv, hubBin, "device", "add", device, "--zone", "ZN-"+suffix, "--lat", "-12.0917", "--lon", "-77.0282")
+	runStdin(t, hubEnv, "e2e-password-123\n", hubBin, "user", "create", "e2e", "--role", "operator", "--email", "e2e@example.pe")
 	hub := start(t, hubEnv, hubBin, "serve")
 	waitReady(t, base, hub)
+	token := login(t, base, "e2e", "e2e-password-123")
 
 	agentEnv := []string{"AGENT_MQTT_URL=" + sc.brokerURL, "AGENT_DEVICE_ID=" + device, "AGENT_DATA_DIR=" + t.TempDir()}
 	out := run(t, agentEnv, agentBin, "event", "send", "--plate", "abc-123", "--speed", "78.5", "--limit", "60", "--count", "3")
@@ -251,7 +298,7 @@ func runScenario(t *testing.T, sc scenario) {
 	checkDeadLetters(t, dbURL, []string{device, nobody, other}, map[string]int{
 		event.ReasonMalformed: 1, event.ReasonVersion: 1, "unknown_device": 1, event.ReasonTooLarge: 1, "topic_mismatch": 1,
 	})
-	checkAPI(t, base, device, want)
+	checkAPI(t, base, token, device, want)
 
 	if sc.external {
 		// The broker keeps the hub's session: events published while the hub is down arrive after it restarts.
@@ -403,9 +450,9 @@ func checkDeadLetters(t *testing.T, dbURL string, devices []string, want map[str
 	}
 }
 
-func checkAPI(t *testing.T, base, device string, want int) {
+func checkAPI(t *testing.T, base, token, device string, want int) {
 	t.Helper()
-	resp, err := http.Get(base + "/api/infractions/?device_id=" + device + "&limit=2")
+	resp, err := authGet(base+"/api/infractions/?device_id="+device+"&limit=2", token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +473,7 @@ func checkAPI(t *testing.T, base, device string, want int) {
 		t.Fatalf("unexpected page: %s", body)
 	}
 	for _, bad := range []string{"?limit=0", "?status=lost", "?date=yesterday", "?device_id=a%27%3B%20DROP%20TABLE%20infractions%3B--"} {
-		resp, err := http.Get(base + "/api/infractions/" + bad)
+		resp, err := authGet(base+"/api/infractions/"+bad, token)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -58,6 +58,7 @@ Configure with --config hub.yaml and HUB_* variables (deploy/hub/hub.sample.yaml
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "", "hub YAML config file")
 	root.AddCommand(versionCmd(), serveCmd(g), migrateCmd(g), deviceCmd(g), zoneCmd(g), deadLettersCmd(g))
+	root.AddCommand(userCmd(g))
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(stderr, "hub:", err)
@@ -200,6 +201,7 @@ func deviceCmd(g *globals) *cobra.Command {
 	add.Flags().Float64Var(&lat, "lat", 0, "latitude (WGS84)")
 	add.Flags().Float64Var(&lon, "lon", 0, "longitude (WGS84)")
 	cmd.AddCommand(add)
+	cmd.AddCommand(newDeviceKeyCmd(g))
 	return cmd
 }
 

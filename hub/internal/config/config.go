@@ -35,6 +35,60 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text or json (HUB_LOG_FORMAT).
 	LogFormat string `yaml:"log_format"`
+	// Auth configures the API's authentication and review workflow.
+	Auth Auth `yaml:"auth"`
+	// CORSOrigins are the browser origins allowed to call the API (HUB_CORS_ORIGINS, comma-separated).
+	CORSOrigins []string `yaml:"cors_origins"`
+	// Verify, Liveness and SUNARP configure the integrity workers (integrity.go).
+	Verify   Verify   `yaml:"verify"`
+	Liveness Liveness `yaml:"liveness"`
+	SUNARP   SUNARP   `yaml:"sunarp"`
+}
+
+// Auth configures API authentication (HUB_JWT_*, HUB_*_TTL, HUB_TWO_PERSON_RULE).
+type Auth struct {
+	// JWTKey signs access tokens: at least 32 bytes (HUB_JWT_KEY).
+	JWTKey Secret `yaml:"jwt_key"`
+	// JWTKeyFile holds the key instead (HUB_JWT_KEY_FILE).
+	JWTKeyFile string `yaml:"jwt_key_file"`
+	// DevEphemeralKey lets serve start without a key by generating one per run
+	// (tokens die with the process). Development only (HUB_DEV_EPHEMERAL_KEY).
+	DevEphemeralKey bool `yaml:"dev_ephemeral_key"`
+	// AccessTTL is the access token lifetime (HUB_ACCESS_TTL).
+	AccessTTL time.Duration `yaml:"access_ttl"`
+	// RefreshTTL is a session's lifetime without refresh (HUB_REFRESH_TTL).
+	RefreshTTL time.Duration `yaml:"refresh_ttl"`
+	// MaxFailedLogins consecutive failures lock an account for Lockout (HUB_MAX_FAILED_LOGINS, HUB_LOCKOUT).
+	MaxFailedLogins int           `yaml:"max_failed_logins"`
+	Lockout         time.Duration `yaml:"lockout"`
+	// TwoPersonRule: a review decision is a proposal until a second reviewer confirms it (HUB_TWO_PERSON_RULE).
+	TwoPersonRule bool `yaml:"two_person_rule"`
+}
+
+// ErrNoJWTKey is returned by SigningKey when no key is configured.
+var ErrNoJWTKey = errors.New("config: no JWT signing key: set HUB_JWT_KEY (32+ bytes) or HUB_JWT_KEY_FILE, or HUB_DEV_EPHEMERAL_KEY=true for development")
+
+// SigningKey returns the configured JWT key (file or value). With neither,
+// it returns ErrNoJWTKey; the caller decides whether DevEphemeralKey applies.
+func (a Auth) SigningKey() ([]byte, error) {
+	if a.JWTKeyFile != "" {
+		b, err := os.ReadFile(a.JWTKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("config: read jwt_key_file: %w", err)
+		}
+		k := bytes.TrimSpace(b)
+		if len(k) < 32 {
+			return nil, fmt.Errorf("config: jwt_key_file holds %d bytes; at least 32 are required", len(k))
+		}
+		return k, nil
+	}
+	if a.JWTKey != "" {
+		if len(a.JWTKey) < 32 {
+			return nil, fmt.Errorf("config: jwt_key (HUB_JWT_KEY) is %d bytes; at least 32 are required", len(a.JWTKey))
+		}
+		return []byte(a.JWTKey.Reveal()), nil
+	}
+	return nil, ErrNoJWTKey
 }
 
 // MQTT configures the broker side.
@@ -45,7 +99,14 @@ type MQTT struct {
 	Listen string `yaml:"listen"`
 	// ClientID of the hub's consumer session (HUB_MQTT_CLIENT_ID); replicas need distinct ids.
 	ClientID string `yaml:"client_id"`
-	// ShareGroup, when set, subscribes through $share/<group>/... so replicas split the load (HUB_MQTT_SHARE_GROUP).
+	// ShareGroup, when set, subscribes through MQTT 5 shared subscriptions
+	// ($share/<group>/...) so that replicas split the load (HUB_MQTT_SHARE_GROUP).
+	// Off by default (empty, or "none" in the environment): Mosquitto 2.0
+	// does not restore shared subscriptions from its persistence file, so
+	// after a broker restart the messages agents publish before the hub
+	// resubscribes are acknowledged and dropped; a plain subscription's
+	// persistent session keeps them. Set a group (e.g. DefaultShareGroup) only
+	// for several replicas on a broker that persists shared subscriptions.
 	ShareGroup string `yaml:"share_group"`
 	Username   string `yaml:"username"`
 	Password   Secret `yaml:"password"`
@@ -70,6 +131,9 @@ type S3 struct {
 	Region    string `yaml:"region"`
 }
 
+// DefaultShareGroup is the suggested MQTT shared-subscription group of hub replicas.
+const DefaultShareGroup = "vigia-hub"
+
 // Default returns the single-box defaults.
 func Default() Config {
 	return Config{
@@ -83,6 +147,7 @@ func Default() Config {
 		Evidence:  Evidence{Dir: "./data/evidence", S3: S3{Bucket: "evidence", Region: "us-east-1"}},
 		LogLevel:  "info",
 		LogFormat: "text",
+		Auth:      Auth{AccessTTL: time.Hour, RefreshTTL: 7 * 24 * time.Hour, MaxFailedLogins: 5, Lockout: 15 * time.Minute},
 	}
 }
 
@@ -124,6 +189,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("HUB_MQTT_LISTEN", &c.MQTT.Listen)
 	str("HUB_MQTT_CLIENT_ID", &c.MQTT.ClientID)
 	str("HUB_MQTT_SHARE_GROUP", &c.MQTT.ShareGroup)
+	if c.MQTT.ShareGroup == "none" {
+		c.MQTT.ShareGroup = ""
+	}
 	str("HUB_MQTT_USERNAME", &c.MQTT.Username)
 	sec("HUB_MQTT_PASSWORD", &c.MQTT.Password)
 	str("HUB_EVIDENCE_DIR", &c.Evidence.Dir)
@@ -148,7 +216,53 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	str("HUB_LOG_LEVEL", &c.LogLevel)
 	str("HUB_LOG_FORMAT", &c.LogFormat)
+	errs = append(errs, c.applyAuthEnv(getenv)...)
+	errs = append(errs, c.applyIntegrityEnv(getenv)...)
 	return errors.Join(errs...)
+}
+
+func (c *Config) applyAuthEnv(getenv func(string) string) []error {
+	var errs []error
+	if v, ok := lookup(getenv, "HUB_JWT_KEY"); ok {
+		c.Auth.JWTKey = Secret(v)
+	}
+	if v, ok := lookup(getenv, "HUB_JWT_KEY_FILE"); ok {
+		c.Auth.JWTKeyFile = v
+	}
+	if v, ok := lookup(getenv, "HUB_CORS_ORIGINS"); ok {
+		c.CORSOrigins = nil
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.CORSOrigins = append(c.CORSOrigins, o)
+			}
+		}
+	}
+	for name, dst := range map[string]*bool{"HUB_DEV_EPHEMERAL_KEY": &c.Auth.DevEphemeralKey, "HUB_TWO_PERSON_RULE": &c.Auth.TwoPersonRule} {
+		if v, ok := lookup(getenv, name); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a boolean", name, v))
+			}
+			*dst = b
+		}
+	}
+	for name, dst := range map[string]*time.Duration{"HUB_ACCESS_TTL": &c.Auth.AccessTTL, "HUB_REFRESH_TTL": &c.Auth.RefreshTTL, "HUB_LOCKOUT": &c.Auth.Lockout} {
+		if v, ok := lookup(getenv, name); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a duration (e.g. 1h)", name, v))
+			}
+			*dst = d
+		}
+	}
+	if v, ok := lookup(getenv, "HUB_MAX_FAILED_LOGINS"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("HUB_MAX_FAILED_LOGINS: %q is not an integer", v))
+		}
+		c.Auth.MaxFailedLogins = n
+	}
+	return errs
 }
 
 func lookup(getenv func(string) string, name string) (string, bool) {
@@ -201,12 +315,33 @@ func (c Config) Validate() error {
 			bad("evidence.s3 (HUB_S3_ACCESS_KEY/HUB_S3_SECRET_KEY)", "credentials required with an S3 endpoint")
 		}
 	}
+	if c.Auth.AccessTTL < time.Minute || c.Auth.AccessTTL > 24*time.Hour {
+		bad("auth.access_ttl (HUB_ACCESS_TTL)", "must be within 1m..24h")
+	}
+	if c.Auth.RefreshTTL < c.Auth.AccessTTL || c.Auth.RefreshTTL > 90*24*time.Hour {
+		bad("auth.refresh_ttl (HUB_REFRESH_TTL)", "must be at least access_ttl and at most 90 days")
+	}
+	if c.Auth.MaxFailedLogins < 1 || c.Auth.MaxFailedLogins > 100 {
+		bad("auth.max_failed_logins (HUB_MAX_FAILED_LOGINS)", "must be within 1..100")
+	}
+	if c.Auth.Lockout < time.Second || c.Auth.Lockout > 24*time.Hour {
+		bad("auth.lockout (HUB_LOCKOUT)", "must be within 1s..24h")
+	}
+	if c.Auth.JWTKey != "" && len(c.Auth.JWTKey) < 32 {
+		bad("auth.jwt_key (HUB_JWT_KEY)", "must be at least 32 bytes")
+	}
+	for _, o := range c.CORSOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad("cors_origins (HUB_CORS_ORIGINS)", "%q is not an origin like https://panel.example.pe", o)
+		}
+	}
 	if !oneOf(c.LogLevel, "debug", "info", "warn", "error") {
 		bad("log_level (HUB_LOG_LEVEL)", "%q is not debug, info, warn or error", c.LogLevel)
 	}
 	if !oneOf(c.LogFormat, "text", "json") {
 		bad("log_format (HUB_LOG_FORMAT)", "%q is not text or json", c.LogFormat)
 	}
+	errs = append(errs, c.validateIntegrity()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration:\n  - %w", joinLines(errs))
 	}

@@ -34,18 +34,31 @@ func TestSampleConfigLoadsAndValidates(t *testing.T) {
 		if !strings.HasPrefix(word, "HUB_") {
 			continue
 		}
-		probe := map[string]string{word: "probe-value"}
-		if word == "HUB_S3_USE_TLS" {
-			probe[word] = "true"
+		// A value of the variable's type that differs from the sample's.
+		value := "probe-value"
+		switch {
+		case word == "HUB_S3_USE_TLS" || word == "HUB_TWO_PERSON_RULE" || word == "HUB_VERIFY_DISABLED":
+			value = "true"
+		case strings.HasSuffix(word, "_TTL") || strings.HasSuffix(word, "_EXPIRY") || strings.HasSuffix(word, "_LOCKOUT") ||
+			strings.HasSuffix(word, "_AFTER") || strings.HasSuffix(word, "_INTERVAL") || strings.HasSuffix(word, "_TIMEOUT"):
+			value = "7m"
+		case word == "HUB_MAX_FAILED_LOGINS":
+			value = "7"
+		case word == "HUB_SUNARP_URL":
+			value = "https://registry.example/api"
+		case word == "HUB_CORS_ORIGINS":
+			value = "https://panel.example"
 		}
-		if word == "HUB_MQTT_SESSION_EXPIRY" {
-			probe[word] = "7m"
+		if word == "HUB_ACCESS_TTL" {
+			value = "5m"
 		}
-		got, err := Load(path, env(probe))
+		got, err := Load(path, env(map[string]string{word: value}))
 		if err != nil {
 			t.Fatalf("%s: %v", word, err)
 		}
-		if fmt.Sprintf("%+v", got) == fmt.Sprintf("%+v", cfg) && word != "HUB_DATABASE_URL" && word != "HUB_MQTT_PASSWORD" && word != "HUB_S3_SECRET_KEY" {
+		// Secrets print redacted; the JWT key variables are read by SigningKey.
+		if fmt.Sprintf("%+v", got) == fmt.Sprintf("%+v", cfg) && word != "HUB_DATABASE_URL" && word != "HUB_MQTT_PASSWORD" &&
+			word != "HUB_S3_SECRET_KEY" && word != "HUB_SUNARP_TOKEN" && word != "HUB_JWT_KEY" {
 			t.Errorf("the sample documents %s but Load ignores it", word)
 		}
 	}
