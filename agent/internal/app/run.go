@@ -44,7 +44,7 @@ func Run(ctx context.Context, cfg config.Config, getenv func(string) string, log
 	return serve(ctx, cfg, log, func(d services) cameraRunner {
 		return func(ctx context.Context, cam config.Camera, limits *liveLimits) error {
 			return runCamera(ctx, cfg, cam, limits, d.feeds.source(cam.ID), getenv, rt, d.ob, d.sender, d.upload, d.reg,
-				log.With("camera", cam.ID))
+				d.live, log.With("camera", cam.ID))
 		}
 	})
 }
@@ -55,6 +55,7 @@ type services struct {
 	sender *uplink.Sender
 	reg    *health.Registry
 	feeds  *signalFeeds
+	live   *liveFeed
 	upload bool
 }
 
@@ -102,6 +103,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, runner func
 		return nil
 	})
 	feeds := newSignalFeeds(cfg, reg, log)
+	live := newLiveFeed(liveFeedConfig{DeviceID: cfg.DeviceID, Cameras: ids}, log)
 	store, err := control.OpenStore(filepath.Join(cfg.DataDir, "control.db"), 0)
 	if err != nil {
 		return err
@@ -121,9 +123,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, runner func
 			ctl.OnMessage(topic, payload)
 			return
 		}
+		if live.handles(topic) {
+			live.OnWatch(topic, payload)
+			return
+		}
 		feeds.onMQTT(topic, payload)
 	}
-	subs := []string{event.Topic(cfg.DeviceID, event.KindCommand)}
+	subs := []string{event.Topic(cfg.DeviceID, event.KindCommand), event.LiveWatchFilter(cfg.DeviceID)}
 	if feeds.hasMQTT() {
 		subs = append(subs, event.SignalFilter(cfg.DeviceID))
 	}
@@ -164,6 +170,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, runner func
 	go func() { defer wg.Done(); errc <- sender.Run(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = jan.Run(ctx) }() // logs its own errors; returns when ctx ends
+	wg.Add(1)
+	go func() { defer wg.Done(); live.Run(ctx, link) }() // live frames while the hub watches
 	// A periodic status keeps the hub's view fresh (also published on every reconnection).
 	wg.Add(1)
 	go func() {
@@ -179,7 +187,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, runner func
 			}
 		}
 	}()
-	cams := newCameraSet(ctx, cfg.Cameras, runner(services{ob: ob, sender: sender, reg: reg, feeds: feeds, upload: up != nil}),
+	cams := newCameraSet(ctx, cfg.Cameras, runner(services{ob: ob, sender: sender, reg: reg, feeds: feeds, live: live, upload: up != nil}),
 		reg, errc, &wg, log)
 	cams.startAll()
 	ctl = control.New(control.Config{DeviceID: cfg.DeviceID, Store: store,
@@ -248,7 +256,7 @@ func putStatus(ob *outbox.Outbox, sender *uplink.Sender, device string, st *even
 // reconnects by itself, so only configuration errors end it early.
 func runCamera(ctx context.Context, cfg config.Config, cam config.Camera, limits *liveLimits, signal rules.SignalSource,
 	getenv func(string) string, rt *infer.Runtime, ob *outbox.Outbox, sender *uplink.Sender, upload bool, reg *health.Registry,
-	log *slog.Logger) error {
+	live *liveFeed, log *slog.Logger) error {
 	url := cam.StreamURL(getenv)
 	if url == "" {
 		return fmt.Errorf("camera %s: no stream URL (url, or the variable %s)", cam.ID, cam.URLEnv)
@@ -319,6 +327,7 @@ func runCamera(ctx context.Context, cfg config.Config, cam config.Camera, limits
 					Plate: v.Track.Plate, Speed: nonZero(v.SpeedKmh)})
 			}
 			reg.Publish(cam.ID, msg)
+			live.Offer(cam.ID, msg) // to the hub over MQTT, only while it watches
 		},
 		OnInfraction: func(env event.Envelope, inf *event.Infraction) error {
 			infractions.Add(1)

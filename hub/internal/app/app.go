@@ -13,11 +13,14 @@ import (
 	"time"
 
 	"github.com/vigia-pe/vigia/hub/internal/api"
+	"github.com/vigia-pe/vigia/hub/internal/auth"
 	"github.com/vigia-pe/vigia/hub/internal/broker"
+	"github.com/vigia-pe/vigia/hub/internal/camctl"
 	"github.com/vigia-pe/vigia/hub/internal/config"
 	"github.com/vigia-pe/vigia/hub/internal/db"
 	"github.com/vigia-pe/vigia/hub/internal/ingest"
 	"github.com/vigia-pe/vigia/hub/internal/objstore"
+	"github.com/vigia-pe/vigia/hub/internal/report"
 	"github.com/vigia-pe/vigia/hub/internal/retention"
 )
 
@@ -45,6 +48,10 @@ func OpenEvidence(ctx context.Context, cfg config.Config) (objstore.Store, error
 
 // Serve runs the hub until ctx is cancelled.
 func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	tokens, err := apiTokens(cfg, log) // first: refuse to start without a signing key
+	if err != nil {
+		return err
+	}
 	store, err := OpenStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -82,13 +89,32 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password), SessionExpiry: cfg.MQTT.SessionExpiry,
 	}, store, log)
 
+	// Camera control and device config pushes use their own MQTT connection
+	// (a client id of its own: the consumer's session must not be taken over).
+	ctl, err := camctl.DialMQTT(ctx, camctl.MQTTConfig{BrokerURL: brokerURL, ClientID: cfg.MQTT.ClientID + "-ctl",
+		Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password)}, log)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	cams := camctl.New(camctl.Config{AllowedOrigins: cfg.CORSOrigins}, store, ctl, ctl, log)
+	defer cams.Close()
+	reports, err := report.New(store.Pool, store.Loc, log)
+	if err != nil {
+		return err
+	}
+
 	srv := &api.Server{
+		Publisher: ctl, Reports: reports, Cameras: cams,
 		Store: store, DB: store.Pool, Evidence: evidence, IngestReady: consumer.Ready, Loc: store.Loc,
-		Log: log.With("component", "api"),
+		Log: log.With("component", "api"), CORSOrigins: cfg.CORSOrigins,
+		Auth: api.AuthConfig{Tokens: tokens, RefreshTTL: cfg.Auth.RefreshTTL, MaxFailedLogins: cfg.Auth.MaxFailedLogins,
+			LockoutDuration: cfg.Auth.Lockout, TwoPersonRule: cfg.Auth.TwoPersonRule},
 		IngestStats: func() map[string]int64 {
 			s := &consumer.Stats
 			return map[string]int64{"received": s.Received.Load(), "stored": s.Stored.Load(),
-				"duplicates": s.Duplicates.Load(), "dead_letters": s.DeadLetters.Load(), "retries": s.Retries.Load()}
+				"duplicates": s.Duplicates.Load(), "dead_letters": s.DeadLetters.Load(), "retries": s.Retries.Load(),
+				"batches": s.Batches.Load(), "batch_fallbacks": s.BatchFallbacks.Load()}
 		},
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -102,6 +128,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer cancel()
 	errc := make(chan error, 2)
 	go func() { _ = job.Run(ctx) }() // logs its own errors; retried every interval
+	// Evidence verification, device liveness and SUNARP enrichment (integrity.go).
+	startIntegrity(ctx, cfg, store, evidence, log)
 	go func() { errc <- consumer.Run(ctx) }()
 	go func() {
 		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -122,4 +150,18 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	<-errc
 	log.Info("hub stopped")
 	return first
+}
+
+// apiTokens builds the access-token signer from the configured key; without
+// one, serve refuses to start unless the development ephemeral key is asked for.
+func apiTokens(cfg config.Config, log *slog.Logger) (*auth.Tokens, error) {
+	key, err := cfg.Auth.SigningKey()
+	if errors.Is(err, config.ErrNoJWTKey) && cfg.Auth.DevEphemeralKey {
+		log.Warn("DEVELOPMENT: using an ephemeral JWT key generated for this run; tokens stop working at restart (set HUB_JWT_KEY for production)")
+		key, err = auth.NewKey(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return auth.NewTokens(key, cfg.Auth.AccessTTL)
 }
