@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -178,4 +179,44 @@ func openTestB(b *testing.B) *Store {
 		b.Fatal(err)
 	}
 	return s
+}
+
+// BenchmarkInsertBatchWithStatusesIntegration: a batch of 50 messages whose
+// statuses (one per agent, 5 agents) make it take the transactional path.
+func BenchmarkInsertBatchWithStatusesIntegration(b *testing.B) {
+	s := openTestB(b)
+	ctx := context.Background()
+	for i := range 5 {
+		id := fmt.Sprintf("AG%d", i)
+		if err := s.UpsertDevice(ctx, Device{ID: id, Name: id, RTSPURL: "rtsp://x"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		at := time.Now().UTC()
+		msgs := make([]BatchMessage, 50)
+		for i := range msgs {
+			dev := fmt.Sprintf("AG%d", i%5)
+			var p event.Payload = &event.Metrics{CameraID: dev, WindowStart: at, WindowEnd: at, FPS: 12}
+			if i >= 45 {
+				p = &event.Status{State: event.StateOnline, AgentVersion: "1.0.0"}
+			}
+			env, err := event.New(dev, at, p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msgs[i] = BatchMessage{Env: env}
+			switch p := p.(type) {
+			case *event.Metrics:
+				msgs[i].Metrics = p
+			case *event.Status:
+				msgs[i].Status = p
+			}
+		}
+		if _, err := s.InsertBatch(ctx, msgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*50)/b.Elapsed().Seconds(), "msgs/s")
 }

@@ -26,12 +26,21 @@ type Store struct {
 	log *slog.Logger
 }
 
+// defaultMaxConns is the pool size when the URL does not set pool_max_conns.
+const defaultMaxConns = 10
+
 // Open connects to PostgreSQL and checks the connection.
 func Open(ctx context.Context, url string, loc *time.Location, log *slog.Logger) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx errors may echo the URL: never wrap them.
 		return nil, errors.New("db: the database URL cannot be parsed")
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default (4 on 2 cores) is taken by ingestion alone: its series
+		// writers, the infraction writer and dead letters each hold one
+		// connection while they write; the API needs its own.
+		cfg.MaxConns = max(cfg.MaxConns, defaultMaxConns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

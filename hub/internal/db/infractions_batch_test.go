@@ -128,3 +128,38 @@ func BenchmarkInsertInfractionsIntegration(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "infractions/s")
 	})
 }
+
+// Integration (real PostgreSQL): the batch numbers codes in SQL; past 999 a
+// day's codes grow a digit exactly as InsertInfraction's %03d does, and the
+// next per-message code follows without a gap.
+func TestInsertInfractionsCodesPast999Integration(t *testing.T) {
+	s := openTest(t) // Loc: America/Lima
+	ctx := context.Background()
+	if err := s.UpsertDevice(ctx, Device{ID: "CAM1", Name: "CAM1", RTSPURL: "rtsp://x"}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC) // 2026-03-02 in Lima
+	if _, err := s.Pool.Exec(ctx, `INSERT INTO infraction_code_counters(day, last_value) VALUES ('2026-03-02', 997)`); err != nil {
+		t.Fatal(err)
+	}
+	var batch []InfractionMessage
+	for range 4 {
+		batch = append(batch, infractionMsg(t, "CAM1", "", "", at))
+	}
+	res, err := s.InsertInfractions(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"INF-20260302-998", "INF-20260302-999", "INF-20260302-1000", "INF-20260302-1001"} {
+		if res[i].Code != want || res[i].Duplicate {
+			t.Errorf("infraction %d: %+v, want code %s", i, res[i], want)
+		}
+		if got := countRows(t, s, `SELECT count(*) FROM infractions WHERE infraction_code = '`+want+`' AND event_id = '`+batch[i].Env.ID+`'`); got != 1 {
+			t.Errorf("code %s stored %d times for its event", want, got)
+		}
+	}
+	next := infractionMsg(t, "CAM1", "", "", at)
+	if r, err := s.InsertInfraction(ctx, next.Env, next.P); err != nil || r.Code != "INF-20260302-1002" {
+		t.Fatalf("per-message insert after the batch: %+v, %v (want INF-20260302-1002)", r, err)
+	}
+}

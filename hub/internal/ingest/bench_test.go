@@ -295,8 +295,17 @@ func BenchmarkIngestMosquittoIntegration(b *testing.B) {
 	b.ReportMetric(float64(p95.Microseconds())/1000, "p95-ms")
 	b.ReportMetric(float64(c.Stats.SeriesWriteNanos.Load())/float64(elapsed), "series-busy")
 	b.ReportMetric(float64(c.Stats.InfractionWriteNanos.Load())/float64(elapsed), "infr-busy")
-	if batches := c.Stats.Batches.Load(); batches > 0 {
-		b.ReportMetric(float64(n-n/benchInfractionEvery)/float64(batches), "msgs/batch")
+	reportBatches(b, &c.Stats, n)
+}
+
+// reportBatches reports the mean size of the series and infraction batches.
+func reportBatches(b *testing.B, st *Stats, n int) {
+	infr, all := st.InfractionBatches.Load(), st.Batches.Load()
+	if all > infr {
+		b.ReportMetric(float64(n-n/benchInfractionEvery)/float64(all-infr), "series/batch")
+	}
+	if infr > 0 {
+		b.ReportMetric(float64(n/benchInfractionEvery)/float64(infr), "infr/batch")
 	}
 }
 

@@ -181,6 +181,8 @@ func countStored(t testing.TB, s *db.Store, envs []event.Envelope) tally {
 }
 
 // waitStored waits until every envelope is stored (or the timeout passes) and returns the last tally.
+// The timeouts are generous: the system Mosquitto is shared by every test package running in
+// parallel, and wildcard consumers also receive (and dead-letter) the other packages' traffic.
 func waitStored(t testing.TB, s *db.Store, envs []event.Envelope, timeout time.Duration) tally {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -239,7 +241,7 @@ func TestSharedSubscriptionSplitsLoadMosquittoIntegration(t *testing.T) {
 	for _, e := range envs {
 		pub.send(t, e)
 	}
-	got := waitStored(t, s, envs, 30*time.Second)
+	got := waitStored(t, s, envs, 90*time.Second)
 	if got.rows != n || got.distinct != n {
 		t.Fatalf("stored %d rows (%d distinct) for %d messages", got.rows, got.distinct, n)
 	}
@@ -341,7 +343,7 @@ func TestDatabaseOutageMidStreamMosquittoIntegration(t *testing.T) {
 	})
 	<-done
 	<-outage
-	got := waitStored(t, s, envs, 60*time.Second)
+	got := waitStored(t, s, envs, 90*time.Second)
 	if got.rows != n || got.distinct != n {
 		t.Fatalf("after the outage: %d rows (%d distinct) for %d messages", got.rows, got.distinct, n)
 	}
@@ -384,7 +386,7 @@ func TestConsumerRestartMidStreamMosquittoIntegration(t *testing.T) {
 	})
 	<-done
 	c2 := <-restarted
-	got := waitStored(t, s, envs, 60*time.Second)
+	got := waitStored(t, s, envs, 90*time.Second)
 	if got.rows != n || got.distinct != n {
 		t.Fatalf("after the restart: %d rows (%d distinct) for %d messages", got.rows, got.distinct, n)
 	}
@@ -415,7 +417,7 @@ func TestDuplicatesAndReorderingMosquittoIntegration(t *testing.T) {
 	for i := range envs {
 		pub.send(t, envs[i])
 	}
-	got := waitStored(t, s, envs, 30*time.Second)
+	got := waitStored(t, s, envs, 90*time.Second)
 	deadline := time.Now().Add(10 * time.Second)
 	for c.Stats.Stored.Load()+c.Stats.Duplicates.Load() < 3*n && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -462,7 +464,7 @@ func TestSharedSubscriptionEmbeddedBrokerIntegration(t *testing.T) {
 	for _, e := range envs {
 		pub.send(t, e)
 	}
-	got := waitStored(t, s, envs, 30*time.Second)
+	got := waitStored(t, s, envs, 90*time.Second)
 	if got.rows != n || got.distinct != n {
 		t.Fatalf("stored %d rows (%d distinct) for %d messages", got.rows, got.distinct, n)
 	}

@@ -6,9 +6,10 @@
 // redelivered, also across a hub restart.
 //
 // Writes are batched (pipeline.go): metrics, status and acknowledgements go
-// to the database in one transaction per batch (db.InsertBatch), infractions
-// in another (db.InsertInfractions, which gives their gap-free codes); a
-// batch grows while the previous one commits, up to Config.MaxBatch. When a
+// to the database in one transaction per batch (db.InsertBatch, by
+// Config.SeriesWriters concurrent writers), infractions in another
+// (db.InsertInfractions, which gives their gap-free codes); a batch grows
+// while the previous one commits, up to Config.MaxBatch. When a
 // message of a batch can never be stored, the batch is stored one message at
 // a time so that only that message is dead-lettered.
 //
@@ -54,8 +55,9 @@ type Store interface {
 
 // Defaults of the batching knobs.
 const (
-	DefaultMaxBatch   = 500
-	DefaultBatchDelay = 5 * time.Millisecond
+	DefaultMaxBatch      = 500
+	DefaultBatchDelay    = 5 * time.Millisecond
+	DefaultSeriesWriters = 2
 )
 
 // Config configures the consumer.
@@ -72,10 +74,15 @@ type Config struct {
 	// MaxBatch bounds how many metrics/status/ack messages share one
 	// transaction (DefaultMaxBatch when 0).
 	MaxBatch int
-	// BatchDelay is how long a batch waits for more messages once the writer
-	// is free (DefaultBatchDelay when 0, none when negative). Under load,
-	// batches also grow while the previous one is being committed.
+	// BatchDelay is how long a batch (of time-series messages, or of
+	// infractions) waits for more messages once its writer is free
+	// (DefaultBatchDelay when 0, none when negative). Under load, batches
+	// also grow while the previous one is being committed.
 	BatchDelay time.Duration
+	// SeriesWriters is how many metrics/status/ack batches are written
+	// concurrently (DefaultSeriesWriters when 0). Each holds one database
+	// connection while it writes.
+	SeriesWriters int
 	// OnHandled, when set, is called once a message is done with (committed,
 	// found to be a duplicate, or dead-lettered) and before it is acknowledged
 	// to the broker. It must be fast; benchmarks use it to time the pipeline.
@@ -88,6 +95,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BatchDelay == 0 {
 		c.BatchDelay = DefaultBatchDelay
+	}
+	if c.SeriesWriters <= 0 {
+		c.SeriesWriters = DefaultSeriesWriters
 	}
 	if c.BatchDelay < 0 {
 		c.BatchDelay = 0
@@ -102,10 +112,12 @@ type Stats struct {
 	Duplicates  atomic.Int64
 	DeadLetters atomic.Int64
 	Retries     atomic.Int64
-	// Batches counts committed batches; BatchFallbacks the batches that had to
-	// be stored one message at a time to isolate a permanent refusal.
-	Batches        atomic.Int64
-	BatchFallbacks atomic.Int64
+	// Batches counts committed batches (InfractionBatches those of
+	// infractions); BatchFallbacks the batches that had to be stored one
+	// message at a time to isolate a permanent refusal.
+	Batches           atomic.Int64
+	InfractionBatches atomic.Int64
+	BatchFallbacks    atomic.Int64
 	// SeriesWriteNanos and InfractionWriteNanos add up the time spent in the
 	// batch writes (successful or not): compared with wall time they tell
 	// whether the database is the bottleneck.

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -110,3 +111,43 @@ func TestBatchWithPoisonMessageIntegration(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Integration (real PostgreSQL): with several series writers committing
+// concurrently, statuses still take effect in the order received: batches
+// holding statuses are written one after the other, so the device's latest
+// status is the last one received.
+func TestConcurrentWritersKeepStatusOrderIntegration(t *testing.T) {
+	s, _ := openStore(t, "CAM1", "CAM2")
+	const n = 40
+	var handled sync.WaitGroup
+	handled.Add(2 * n)
+	c := New(Config{MaxBatch: 1, BatchDelay: -1, SeriesWriters: 4, OnHandled: func(event.Envelope) { handled.Done() }}, s, discard())
+	p := newPipeline(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	p.start(ctx, &wg)
+	defer func() { cancel(); wg.Wait() }()
+	at := time.Date(2026, 3, 5, 12, 0, 0, 0, time.UTC)
+	for i := range n {
+		// Metrics between the statuses: written concurrently, in any order.
+		p.submit(ctx, deliveryOf(t, mustEnv(t, "CAM2", at, &event.Metrics{CameraID: "CAM2", WindowStart: at, WindowEnd: at, DetectionsCount: int64(i)}), nil))
+		st := &event.Status{State: event.StateOnline, AgentVersion: fmt.Sprintf("v%d", i)}
+		// Timestamps going backwards: the heartbeat keeps the newest, the status is the last received.
+		p.submit(ctx, deliveryOf(t, mustEnv(t, "CAM1", at.Add(-time.Duration(i)*time.Second), st), nil))
+	}
+	handled.Wait()
+	if got := c.Stats.Stored.Load(); got != 2*n {
+		t.Fatalf("stored %d, want %d", got, 2*n)
+	}
+	var version string
+	var beat time.Time
+	if err := s.Pool.QueryRow(ctx, `SELECT metadata->'agent_status'->>'agent_version', last_heartbeat FROM devices WHERE id = 'CAM1'`).Scan(&version, &beat); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("v%d", n-1); version != want {
+		t.Errorf("latest status %q, want %q (the last received)", version, want)
+	}
+	if !beat.Equal(at) {
+		t.Errorf("heartbeat %s, want the newest status time %s", beat, at)
+	}
+}
