@@ -220,6 +220,12 @@ func (s *Store) infractionWhere(f InfractionFilter) (string, []any) {
 // newest first. The count of filters by status, type, zone and camera comes
 // from infraction_counts (migration 004), kept exact by triggers.
 func (s *Store) ListInfractions(ctx context.Context, f InfractionFilter) (int64, []InfractionRow, error) {
+	return s.listInfractions(ctx, f, "detected_at DESC, infractions.id")
+}
+
+// listInfractions lists a page of f in the given order (a fixed SQL clause,
+// never user input).
+func (s *Store) listInfractions(ctx context.Context, f InfractionFilter, order string) (int64, []InfractionRow, error) {
 	cond, args := s.infractionWhere(f)
 	count, err := s.countInfractions(ctx, f, cond, args)
 	if err != nil {
@@ -228,7 +234,7 @@ func (s *Store) ListInfractions(ctx context.Context, f InfractionFilter) (int64,
 	args = append(args, f.Limit, f.Offset)
 	q := fmt.Sprintf(`SELECT id::text, infraction_code, type, device_id, zone_id, plate, detected_speed, speed_limit,
 		confidence_score, ocr_confidence, snapshot_url, video_url, status, detected_at, recidivism_risk, event_id
-		FROM infractions %s ORDER BY detected_at DESC, id LIMIT $%d OFFSET $%d`, cond, len(args)-1, len(args))
+		FROM infractions %s ORDER BY %s LIMIT $%d OFFSET $%d`, cond, order, len(args)-1, len(args))
 	rows, err := s.Pool.Query(ctx, q, args...)
 	if err != nil {
 		return 0, nil, fmt.Errorf("db: list infractions: %w", err)
