@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +34,7 @@ import (
 	"github.com/vigia-pe/vigia/internal/testdb"
 	"github.com/vigia-pe/vigia/internal/testenv"
 	"github.com/vigia-pe/vigia/internal/testminio"
+	"github.com/vigia-pe/vigia/internal/testmosquitto"
 	"github.com/vigia-pe/vigia/shared/event"
 	shared "github.com/vigia-pe/vigia/shared/evidence"
 )
@@ -69,61 +69,6 @@ func faultAgentBinary(t *testing.T) string {
 	return fltBin
 }
 
-// fltBroker is a Mosquitto started by the test, with persistence in dir so
-// that sessions and queued QoS 1 messages survive its restarts.
-type fltBroker struct {
-	addr, dir string
-	cmd       *exec.Cmd
-	done      chan struct{}
-	out       *syncBuf
-}
-
-func startFltBroker(t *testing.T, addr, dir string) *fltBroker {
-	t.Helper()
-	bin := testenv.RequireTool(t, "mosquitto")
-	_, port, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(dir, "mosquitto.conf")
-	text := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n", port, dir)
-	if os.Geteuid() == 0 {
-		text += "user root\n" // otherwise it drops to user mosquitto, who cannot write dir
-	}
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := &fltBroker{addr: addr, dir: dir, done: make(chan struct{}), out: &syncBuf{}}
-	b.cmd = exec.Command(bin, "-c", conf)
-	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
-	if err := b.cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	go func() { _ = b.cmd.Wait(); close(b.done) }()
-	t.Cleanup(b.stop)
-	fltWait(t, 10*time.Second, "mosquitto listening", func() bool {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return b
-}
-
-// stop ends the broker with SIGTERM (it saves its persistence file).
-func (b *fltBroker) stop() {
-	select {
-	case <-b.done:
-		return
-	default:
-	}
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-b.done:
-	case <-time.After(5 * time.Second):
-		_ = b.cmd.Process.Kill()
-		<-b.done
-	}
-}
-
 func fltWait(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -139,7 +84,7 @@ func fltWait(t *testing.T, d time.Duration, what string, cond func() bool) {
 // Mosquitto, plus a MinIO for evidence, and one registered device.
 type fltRig struct {
 	device string
-	broker *fltBroker
+	broker *testmosquitto.Server
 	minio  *testminio.Server
 	mc     *minio.Client
 	dbURL  string
@@ -151,7 +96,7 @@ func newFltRig(t *testing.T) *fltRig {
 	_, hubBin := binaries(t)
 	faultAgentBinary(t)
 	r := &fltRig{device: "FLT-" + strings.ToUpper(event.NewID()[24:32])}
-	r.broker = startFltBroker(t, testenv.FreeAddr(t), t.TempDir())
+	r.broker = testmosquitto.Start(t, testenv.FreeAddr(t), t.TempDir())
 	r.minio = testminio.Start(t)
 	mc, err := minio.New(r.minio.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(r.minio.AccessKey, r.minio.SecretKey, "")})
 	if err != nil {
@@ -161,7 +106,7 @@ func newFltRig(t *testing.T) *fltRig {
 	r.dbURL = testdb.New(t)
 	httpAddr := testenv.FreeAddr(t)
 	env := []string{"HUB_DATABASE_URL=" + r.dbURL, "HUB_HTTP_ADDR=" + httpAddr, "HUB_EVIDENCE_DIR=" + t.TempDir(),
-		"HUB_MQTT_URL=mqtt://" + r.broker.addr, "HUB_MQTT_CLIENT_ID=hub-" + strings.ToLower(r.device),
+		"HUB_MQTT_URL=mqtt://" + r.broker.Addr, "HUB_MQTT_CLIENT_ID=hub-" + strings.ToLower(r.device),
 		"HUB_MQTT_SESSION_EXPIRY=10m", "HUB_DEV_EPHEMERAL_KEY=true",
 		"HUB_LOG_LEVEL=debug"} // debug: the hub logs each duplicate it absorbs
 	// The device must exist before its events arrive (unknown devices are dead-lettered).
@@ -174,8 +119,8 @@ func newFltRig(t *testing.T) *fltRig {
 // restartBroker starts the rig's broker again on the same address and data.
 func (r *fltRig) restartBroker(t *testing.T) {
 	t.Helper()
-	r.broker.stop()
-	r.broker = startFltBroker(t, r.broker.addr, r.broker.dir)
+	r.broker.Stop()
+	r.broker = testmosquitto.Start(t, r.broker.Addr, r.broker.Dir)
 }
 
 // fltAgent is a running faultagent and what it printed.
@@ -198,7 +143,7 @@ type fltAlarm struct {
 
 func (r *fltRig) startAgent(t *testing.T, dataDir string, args ...string) *fltAgent {
 	t.Helper()
-	return startFaultAgent(t, dataDir, r.broker.addr, r.minio, r.device, args...)
+	return startFaultAgent(t, dataDir, r.broker.Addr, r.minio, r.device, args...)
 }
 
 func startFaultAgent(t *testing.T, dataDir, broker string, s3 *testminio.Server, device string, args ...string) *fltAgent {
@@ -447,7 +392,7 @@ func TestFaultBrokerDownRowsAtHubRealServices(t *testing.T) {
 	const n = 30
 	a := r.startAgent(t, t.TempDir(), "-count", fmt.Sprint(n), "-every", "100ms", "-clip-bytes", "64000", "-exit-when-drained")
 	a.waitProduced(t, 8, 30*time.Second)
-	r.broker.stop()
+	r.broker.Stop()
 	down := time.Now()
 	a.waitProduced(t, n, 30*time.Second)
 	time.Sleep(time.Until(down.Add(3 * time.Second)))
@@ -552,7 +497,7 @@ func TestFaultDiskQuotaRowsAtHubRealServices(t *testing.T) {
 		clip        = 256 << 10
 		evidenceMax = 3 << 20
 	)
-	r.broker.stop()
+	r.broker.Stop()
 	dir := t.TempDir()
 	a := r.startAgent(t, dir, "-count", fmt.Sprint(n), "-every", "20ms", "-status-per-infraction", "5", "-clip-bytes", fmt.Sprint(clip),
 		"-outbox-max-bytes", fmt.Sprint(2<<20), "-evidence-max-bytes", fmt.Sprint(evidenceMax), "-janitor-every", "100ms", "-exit-when-drained")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigia-pe/vigia/agent/internal/outbox"
 	"github.com/vigia-pe/vigia/internal/testenv"
+	"github.com/vigia-pe/vigia/internal/testmosquitto"
 	"github.com/vigia-pe/vigia/shared/event"
 )
 
@@ -105,7 +106,7 @@ func TestFaultBrokerDownRealMosquitto(t *testing.T) {
 	// Create the subscriber's persistent session, then stop the broker.
 	m := startMosquitto(t, addr, dir)
 	cnt := subscribeCounter(t, addr, topic, true)
-	m.stop()
+	m.Stop()
 
 	ob := openOutbox(t, filepath.Join(t.TempDir(), "outbox.db"))
 	t.Cleanup(func() { ob.Close() })
@@ -136,10 +137,10 @@ func TestFaultBrokerDownRealMosquitto(t *testing.T) {
 	t.Logf("broker down/up: first event acknowledged %s after the broker started", time.Since(up))
 	// Second outage on an established link, while events keep coming.
 	stopped := make(chan struct{})
-	go func(m *mosquitto) {
+	go func(m *testmosquitto.Server) {
 		defer close(stopped)
 		put(n/2, 3*n/4)
-		m.stop()
+		m.Stop()
 	}(m)
 	<-stopped
 	put(3*n/4, n)

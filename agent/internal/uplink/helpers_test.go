@@ -6,16 +6,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 	"github.com/vigia-pe/vigia/agent/internal/outbox"
 	"github.com/vigia-pe/vigia/internal/testenv"
 	"github.com/vigia-pe/vigia/internal/testminio"
+	"github.com/vigia-pe/vigia/internal/testmosquitto"
 	"github.com/vigia-pe/vigia/shared/event"
 )
 
@@ -208,58 +206,10 @@ func subscribeCounter(t testing.TB, addr, topic string, persistent bool) *counte
 	return c
 }
 
-// mosquitto is a broker started by the test, with persistence in dir.
-type mosquitto struct {
-	addr, dir string
-	cmd       *exec.Cmd
-	done      chan struct{}
-	out       bytes.Buffer
-}
-
-func startMosquitto(t testing.TB, addr, dir string) *mosquitto {
+// startMosquitto starts a private broker with persistence in dir (see internal/testmosquitto).
+func startMosquitto(t testing.TB, addr, dir string) *testmosquitto.Server {
 	t.Helper()
-	bin := testenv.RequireTool(t, "mosquitto")
-	_, port, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(dir, "mosquitto.conf")
-	text := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n", port, dir)
-	if os.Geteuid() == 0 {
-		text += "user root\n" // otherwise it drops to user mosquitto, who cannot write dir
-	}
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m := &mosquitto{addr: addr, dir: dir, done: make(chan struct{})}
-	m.cmd = exec.Command(bin, "-c", conf)
-	m.cmd.Stdout, m.cmd.Stderr = &m.out, &m.out
-	if err := m.cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	go func() { _ = m.cmd.Wait(); close(m.done) }()
-	t.Cleanup(m.stop)
-	waitFor(t, 10*time.Second, "mosquitto listening", func() bool {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return m
-}
-
-// stop ends the broker with SIGTERM (it saves its persistence file).
-func (m *mosquitto) stop() {
-	select {
-	case <-m.done:
-		return
-	default:
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.done:
-	case <-time.After(5 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-m.done
-	}
+	return testmosquitto.Start(t, addr, dir)
 }
 
 // minioServer is a real MinIO (internal/testminio) that outage tests stop

@@ -82,7 +82,7 @@ func TestIntegrationMosquittoSubscribeSurvivesBrokerRestart(t *testing.T) {
 	}
 
 	// A broker restart with its persistence file removed forgets every session.
-	mq.stop()
+	mq.Stop()
 	startMosquitto(t, addr, t.TempDir())
 	waitFor(t, 30*time.Second, "re-subscription after the restart", func() bool { return r.Subscribed() >= 2 })
 	hub = hubClient(t, addr)
