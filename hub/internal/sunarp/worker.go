@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vigia-pe/vigia/hub/internal/poll"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -91,24 +92,9 @@ func NewWorker(cfg Config, pool *pgxpool.Pool, client Lookuper, log *slog.Logger
 
 // Run polls for due plates until ctx is cancelled.
 func (w *Worker) Run(ctx context.Context) error {
-	for {
-		n, err := w.RunOnce(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			w.log.Warn("sunarp enrichment round failed", "err", err)
-		}
-		wait := w.cfg.Interval
-		if err == nil && n >= w.cfg.Batch {
-			wait = 0
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-	}
+	return poll.Batches(ctx, w.cfg.Interval, w.cfg.Batch, w.RunOnce, func(err error) {
+		w.log.Warn("sunarp enrichment round failed", "err", err)
+	})
 }
 
 // RunOnce claims the plates never looked up or looked up longer than TTL ago

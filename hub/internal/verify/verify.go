@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/vigia-pe/vigia/hub/internal/poll"
 	"io"
 	"log/slog"
 	"path"
@@ -121,24 +122,9 @@ func New(cfg Config, store Store, objs objstore.Store, log *slog.Logger) *Worker
 // Run polls for pending infractions until ctx is cancelled; a full batch is
 // followed immediately by the next one.
 func (w *Worker) Run(ctx context.Context) error {
-	for {
-		n, err := w.RunOnce(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			w.log.Warn("evidence verification round failed", "err", err)
-		}
-		wait := w.cfg.Interval
-		if err == nil && n >= w.cfg.Batch {
-			wait = 0
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-	}
+	return poll.Batches(ctx, w.cfg.Interval, w.cfg.Batch, w.RunOnce, func(err error) {
+		w.log.Warn("evidence verification round failed", "err", err)
+	})
 }
 
 // RunOnce claims one batch of due infractions, checks each and records the
