@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/vigia-pe/vigia/agent/internal/camsim"
 	"github.com/vigia-pe/vigia/agent/internal/config"
 	"github.com/vigia-pe/vigia/agent/internal/health"
 	"github.com/vigia-pe/vigia/internal/testenv"
@@ -546,54 +545,16 @@ func FuzzLiveOnWatch(f *testing.F) {
 // intersection's traffic) are published on its live topic; stopped, they
 // are not.
 func TestLiveWatchIntegrationRunOnLiveCamera(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: runs the detector on a live stream")
-	}
-	broker := testenv.MosquittoAddr()
-	testenv.RequireTCP(t, broker)
-	ort := testenv.RequireORT(t)
-	testenv.RequireTool(t, "ffmpeg")
-	video := testenv.RequireData(t, "video-intersection-pexels/intersection-320x240.mp4")
-	cam, err := camsim.New(camsim.Config{Video: video, Addr: testenv.FreeAddr(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cam.Close)
-	if err := cam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	device := "LRN-" + strings.ToUpper(event.NewID()[24:32])
-	cfg := config.Default()
-	cfg.DeviceID, cfg.MQTT.URL, cfg.DataDir, cfg.HTTPAddr = device, "mqtt://"+broker, t.TempDir(), testenv.FreeAddr(t)
-	cfg.ModelsDir, cfg.ORTLibrary = testenv.ModelsDir(), ort
-	cfg.Cameras = []config.Camera{{ID: "CAM-1", URL: config.Secret(cam.URL()), PlateFormat: "none", Calibration: flatCalibration(t)}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	broker, ort := requireRunServices(t)
+	cam := liveCamera(t, testenv.RequireData(t, "video-intersection-pexels/intersection-320x240.mp4"))
+	cfg := runConfig(t, "LRN", broker, ort, config.Camera{ID: "CAM-1", URL: config.Secret(cam.URL()), PlateFormat: "none",
+		Calibration: flatCalibration(t)})
+	device := cfg.DeviceID
 	spy := newLiveSpy(t, broker, event.LiveTopic(device, "CAM-1"))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, cfg, func(string) string { return "" }, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("agent run did not stop")
-		}
-	}()
+	agent := startRun(t, cfg)
 	watchTopic := event.LiveWatchTopic(device, "CAM-1")
 	waitUntil(t, 60*time.Second, "live frames with detections", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("agent run ended early: %v", err)
-		default:
-		}
+		agent.alive(t)
 		spy.watch(t, watchTopic, "hub-a", 30*time.Second)
 		time.Sleep(300 * time.Millisecond)
 		return spy.detected.Load() >= 3

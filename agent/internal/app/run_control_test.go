@@ -1,20 +1,16 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/vigia-pe/vigia/agent/internal/camsim"
 	"github.com/vigia-pe/vigia/agent/internal/config"
 	"github.com/vigia-pe/vigia/agent/internal/health"
 	"github.com/vigia-pe/vigia/calibration"
@@ -56,57 +52,15 @@ func flatCalibration(t *testing.T) string {
 // stream.start brings it back, config.update shows the new limit, and an
 // MQTT signal feed reaches the camera's status.
 func TestIntegrationRunCommandsOnLiveCamera(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: runs the detector on a live stream")
-	}
-	broker := testenv.MosquittoAddr()
-	testenv.RequireTCP(t, broker)
-	ort := testenv.RequireORT(t)
-	testenv.RequireTool(t, "ffmpeg")
-	video := testenv.RequireData(t, "video-intersection-pexels/intersection-320x240.mp4")
-	cam, err := camsim.New(camsim.Config{Video: video, Addr: testenv.FreeAddr(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cam.Close)
-	if err := cam.Start(); err != nil {
-		t.Fatal(err)
-	}
-
-	device := "RUN-" + strings.ToUpper(event.NewID()[24:32])
-	httpAddr := testenv.FreeAddr(t)
-	cfg := config.Default()
-	cfg.DeviceID, cfg.MQTT.URL, cfg.DataDir, cfg.HTTPAddr = device, "mqtt://"+broker, t.TempDir(), httpAddr
-	cfg.ModelsDir, cfg.ORTLibrary = testenv.ModelsDir(), ort
-	cfg.Cameras = []config.Camera{{ID: "CAM-1", URL: config.Secret(cam.URL()), PlateFormat: "none",
-		Calibration: flatCalibration(t), Signal: config.SignalMQTT, SignalStaleAfter: 10 * time.Second}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	broker, ort := requireRunServices(t)
+	cam := liveCamera(t, testenv.RequireData(t, "video-intersection-pexels/intersection-320x240.mp4"))
+	cfg := runConfig(t, "RUN", broker, ort, config.Camera{ID: "CAM-1", URL: config.Secret(cam.URL()), PlateFormat: "none",
+		Calibration: flatCalibration(t), Signal: config.SignalMQTT, SignalStaleAfter: 10 * time.Second})
+	device := cfg.DeviceID
 	hub := newHubSide(t, broker, device)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, cfg, func(string) string { return "" }, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}()
-	stopped := false
-	defer func() {
-		if !stopped {
-			cancel()
-			<-done
-		}
-	}()
-	base := "http://" + httpAddr
-	status := func() health.CameraStatus {
-		resp, err := http.Get(base + "/api/inference/cameras/CAM-1/status")
-		if err != nil {
-			return health.CameraStatus{}
-		}
-		defer resp.Body.Close()
-		var cs health.CameraStatus
-		_ = json.NewDecoder(resp.Body).Decode(&cs)
-		return cs
-	}
+	agent := startRun(t, cfg)
+	base := agent.base
+	status := func() health.CameraStatus { return agent.cameraStatus("CAM-1") }
 	frames := func() int {
 		resp, err := http.Get(base + "/metrics")
 		if err != nil {
@@ -121,14 +75,7 @@ func TestIntegrationRunCommandsOnLiveCamera(t *testing.T) {
 		n, _ := strconv.Atoi(string(m[1]))
 		return n
 	}
-	check := func() {
-		select {
-		case err := <-done:
-			stopped = true
-			t.Fatalf("agent run ended early: %v", err)
-		default:
-		}
-	}
+	check := func() { agent.alive(t) }
 	waitUntil(t, 60*time.Second, "CAM-1 streaming", func() bool { check(); return status().Status == health.StateStreaming && frames() > 0 })
 	waitUntil(t, 15*time.Second, "the command subscription", func() bool {
 		_, id := hub.send(&event.Command{Action: event.ActionStreamStop, CameraID: "NOPE"})
@@ -173,14 +120,7 @@ func TestIntegrationRunCommandsOnLiveCamera(t *testing.T) {
 		return sig != nil && sig.Phase == "red" && !sig.Stale
 	})
 
-	cancel()
-	select {
-	case err := <-done:
-		stopped = true
-		if err != nil {
-			t.Fatalf("agent run: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("agent run did not stop")
+	if err := agent.stop(); err != nil {
+		t.Fatalf("agent run: %v", err)
 	}
 }

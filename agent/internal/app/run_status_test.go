@@ -1,10 +1,7 @@
 package app
 
 import (
-	"context"
-	"encoding/json"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"os/exec"
@@ -14,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigia-pe/vigia/agent/internal/camsim"
 	"github.com/vigia-pe/vigia/agent/internal/config"
 	"github.com/vigia-pe/vigia/agent/internal/health"
 	"github.com/vigia-pe/vigia/internal/testenv"
@@ -30,12 +26,7 @@ import (
 // the evidence and clock gauges; the retained status event the device clock
 // as the kernel reports it and the models. Stopping the camera clears them.
 func TestIntegrationRunStatusOnLiveCamera(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: runs the detector on a live stream")
-	}
-	broker := testenv.MosquittoAddr()
-	testenv.RequireTCP(t, broker)
-	ort := testenv.RequireORT(t)
+	broker, ort := requireRunServices(t)
 	ffmpeg := testenv.RequireTool(t, "ffmpeg")
 	// A grey street with a red lamp lit at (10,10)-(30,60).
 	video := filepath.Join(t.TempDir(), "red.mp4")
@@ -44,57 +35,19 @@ func TestIntegrationRunStatusOnLiveCamera(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, out)
 	}
-	cam, err := camsim.New(camsim.Config{Video: video, Addr: testenv.FreeAddr(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cam.Close)
-	if err := cam.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cam := liveCamera(t, video)
 	manifest, err := models.Manifest("yolox-nano", testenv.ModelsDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	device := "STS-" + strings.ToUpper(event.NewID()[24:32])
-	httpAddr := testenv.FreeAddr(t)
-	cfg := config.Default()
-	cfg.DeviceID, cfg.MQTT.URL, cfg.DataDir, cfg.HTTPAddr = device, "mqtt://"+broker, t.TempDir(), httpAddr
-	cfg.ModelsDir, cfg.ORTLibrary = testenv.ModelsDir(), ort
-	cfg.Cameras = []config.Camera{{ID: "CAM-L", URL: config.Secret(cam.URL()), PlateFormat: "none",
-		Calibration: flatCalibration(t), Signal: config.SignalLightRegion, LightRegion: []int{10, 10, 30, 60}}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := runConfig(t, "STS", broker, ort, config.Camera{ID: "CAM-L", URL: config.Secret(cam.URL()), PlateFormat: "none",
+		Calibration: flatCalibration(t), Signal: config.SignalLightRegion, LightRegion: []int{10, 10, 30, 60}})
+	device := cfg.DeviceID
 	hub := newHubSide(t, broker, device)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, cfg, func(string) string { return "" }, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("agent run did not stop")
-		}
-	}()
-	base := "http://" + httpAddr
-	status := func() health.CameraStatus {
-		resp, err := http.Get(base + "/api/inference/cameras/CAM-L/status")
-		if err != nil {
-			return health.CameraStatus{}
-		}
-		defer resp.Body.Close()
-		var cs health.CameraStatus
-		_ = json.NewDecoder(resp.Body).Decode(&cs)
-		return cs
-	}
+	agent := startRun(t, cfg)
+	base := agent.base
+	status := func() health.CameraStatus { return agent.cameraStatus("CAM-L") }
 	var cs health.CameraStatus
 	waitUntil(t, 60*time.Second, "CAM-L streaming with a red light, the camera clock and the model", func() bool {
 		cs = status()
