@@ -58,6 +58,7 @@ for dev in EDGE-DEMO-01:agent-run EDGE-DEMO-02:agent-data; do
   bin/hub device key add "${dev%%:*}" --file "$OUT/${dev%%:*}.pub.pem"
 done
 DEMO_PASSWORD="demo-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+(umask 077; printf '%s\n' "$DEMO_PASSWORD" > "$OUT/supervisor.password")   # kept out of the terminal and logs
 printf '%s\n' "$DEMO_PASSWORD" | bin/hub user create supervisor --role supervisor --email supervisor@muni.example.pe --full-name "Supervisora de turno"
 
 say "starting the hub (log: $OUT/hub.log)"
@@ -203,7 +204,7 @@ cat <<MSG
 
 Where to look:
   hub API (token):    TOKEN=\$(curl -s $H/api/auth/login -H 'Content-Type: application/json' \\
-                        -d '{"username":"supervisor","password":"$DEMO_PASSWORD"}' | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+                        -d "{\\"username\\":\\"supervisor\\",\\"password\\":\\"\$(cat $OUT/supervisor.password)\\"}" | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
                       curl -s '$H/api/infractions/?status=pending&limit=50' -H "Authorization: Bearer \$TOKEN"
   API reference:      docs/hub-api.md, $H/api/openapi.json
   hub health:         curl -s '$H/health'
@@ -214,6 +215,7 @@ Where to look:
   reports:            $OUT/report-$DAY.pdf  $OUT/report-$DAY.xlsx
   scene truth:        $SCENE/truth.json
   logs:               $OUT/hub.log  $OUT/agent-run.log
+  supervisor password: $OUT/supervisor.password (mode 0600)
 MSG
 
 if [ -t 0 ] && [ -z "${DEMO_NO_WAIT:-}" ]; then
