@@ -116,7 +116,7 @@ func (p *ModelAnnouncement) Validate() error {
 	default:
 		return invalid("data.role", "%q is not vehicle_detector, plate_detector or plate_reader", trunc(p.Role))
 	}
-	if !hashRe.MatchString(p.SHA256) {
+	if !isSHA256Hex(p.SHA256) {
 		return invalid("data.sha256", "must be 64 lowercase hex digits")
 	}
 	if p.SizeBytes <= 0 {

@@ -18,9 +18,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
+	"reflect"
 	"strings"
 	"time"
+
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 // SchemaVersion is the major version carried in every envelope and topic.
@@ -103,17 +105,11 @@ func ReasonOf(err error) string {
 	return ""
 }
 
-var (
-	deviceIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$`)
-	uuidRe     = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	ulidRe     = regexp.MustCompile(`^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$`)
-)
-
 // ValidDeviceID reports whether id can name a device (hub key, MQTT topic level).
-func ValidDeviceID(id string) bool { return deviceIDRe.MatchString(id) }
+func ValidDeviceID(id string) bool { return isDeviceID(id) }
 
 // ValidID reports whether id is a UUID or ULID.
-func ValidID(id string) bool { return uuidRe.MatchString(id) || ulidRe.MatchString(id) }
+func ValidID(id string) bool { return isUUID(id) || isULID(id) }
 
 // NewID returns a fresh UUIDv7 (time-ordered, RFC 9562).
 func NewID() string {
@@ -182,6 +178,25 @@ func (e Envelope) Validate() error {
 	return nil
 }
 
+// unmarshal decodes every message the hub receives: first with
+// github.com/segmentio/encoding/json, which decodes an envelope and its
+// payload about four times faster than encoding/json with fewer allocations
+// (at fleet scale decoding was the hub's largest per-message CPU cost), and,
+// when it refuses, again with encoding/json, which has the last word. The fast
+// decoder is stricter than encoding/json in places (its own ISO 8601 parser
+// refuses some timestamps time.Time accepts) and never more lenient, so the
+// messages accepted, their decoded values, and the wording of every refusal
+// are encoding/json's; FuzzDecodeMatchesStdlib holds it to that. Encoding
+// stays with encoding/json.
+func unmarshal(b []byte, v any) error {
+	if fastjson.Unmarshal(b, v) == nil {
+		return nil
+	}
+	// Start from a clean value: the fast decoder may have filled part of it.
+	reflect.ValueOf(v).Elem().SetZero()
+	return json.Unmarshal(b, v)
+}
+
 // Decode parses and validates an envelope. The payload stays raw: use
 // DecodeData (or the typed helpers) to read it.
 func Decode(b []byte) (Envelope, error) {
@@ -189,7 +204,7 @@ func Decode(b []byte) (Envelope, error) {
 	if len(b) > MaxPayloadBytes {
 		return e, &Error{Reason: ReasonTooLarge, Msg: fmt.Sprintf("%d bytes exceeds %d", len(b), MaxPayloadBytes)}
 	}
-	if err := json.Unmarshal(b, &e); err != nil {
+	if err := unmarshal(b, &e); err != nil {
 		return Envelope{}, &Error{Reason: ReasonMalformed, Msg: err.Error()}
 	}
 	if err := e.Validate(); err != nil {
@@ -204,7 +219,7 @@ func (e Envelope) DecodeData(p Payload) error {
 	if p.Kind() != e.Type {
 		return invalid("type", "envelope is %q, payload type is %q", e.Type, p.Kind())
 	}
-	if err := json.Unmarshal(e.Data, p); err != nil {
+	if err := unmarshal(e.Data, p); err != nil {
 		return &Error{Reason: ReasonMalformed, Field: "data", Msg: err.Error()}
 	}
 	return p.Validate()

@@ -2,7 +2,6 @@ package event
 
 import (
 	"math"
-	"regexp"
 	"time"
 )
 
@@ -90,11 +89,6 @@ type Infraction struct {
 // Kind implements Payload.
 func (*Infraction) Kind() Kind { return KindInfraction }
 
-var (
-	plateRe = regexp.MustCompile(`^[A-Z0-9][A-Z0-9-]{1,14}$`)
-	hashRe  = regexp.MustCompile(`^[0-9a-f]{64}$`)
-)
-
 func finiteIn(v, lo, hi float64) bool { return !math.IsNaN(v) && v >= lo && v <= hi }
 
 // Validate checks required fields and ranges.
@@ -111,7 +105,7 @@ func (p *Infraction) Validate() error {
 	if p.DetectedAt.IsZero() || p.DetectedAt.Year() < 2000 || p.DetectedAt.After(time.Now().Add(maxFuture)) {
 		return invalid("data.detected_at", "missing or out of range")
 	}
-	if p.Plate != "" && !plateRe.MatchString(p.Plate) {
+	if p.Plate != "" && !isPlate(p.Plate) {
 		return invalid("data.plate", "%q must be 2-15 of [A-Z0-9-]", trunc(p.Plate))
 	}
 	if p.PlateReadable && p.Plate == "" {
@@ -141,7 +135,7 @@ func (p *Infraction) Validate() error {
 	if p.Location != nil && (!finiteIn(p.Location.Lat, -90, 90) || !finiteIn(p.Location.Lon, -180, 180)) {
 		return invalid("data.location", "lat/lon out of range")
 	}
-	if p.CalibrationSHA256 != "" && !hashRe.MatchString(p.CalibrationSHA256) {
+	if p.CalibrationSHA256 != "" && !isSHA256Hex(p.CalibrationSHA256) {
 		return invalid("data.calibration_sha256", "must be 64 lowercase hex digits")
 	}
 	return p.Evidence.validate()
@@ -159,24 +153,22 @@ func (e Evidence) validate() error {
 		if !validKey(f.f.Key) {
 			return invalid(field+".key", "%q must be a relative path of [A-Za-z0-9_./-] without '..'", trunc(f.f.Key))
 		}
-		if !hashRe.MatchString(f.f.SHA256) {
+		if !isSHA256Hex(f.f.SHA256) {
 			return invalid(field+".sha256", "must be 64 lowercase hex digits")
 		}
 		if f.f.SizeBytes < 0 {
 			return invalid(field+".size_bytes", "negative")
 		}
 	}
-	if e.ManifestSHA256 != "" && !hashRe.MatchString(e.ManifestSHA256) {
+	if e.ManifestSHA256 != "" && !isSHA256Hex(e.ManifestSHA256) {
 		return invalid("data.evidence.manifest_sha256", "must be 64 lowercase hex digits")
 	}
 	return nil
 }
 
-var keyRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_./-]{0,511}$`)
-
 // validKey reports whether k is a safe relative object key (no traversal).
 func validKey(k string) bool {
-	if !keyRe.MatchString(k) {
+	if !isKeySyntax(k) {
 		return false
 	}
 	for _, seg := range splitSlash(k) {

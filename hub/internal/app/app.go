@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/vigia-pe/vigia/hub/internal/api"
@@ -84,6 +85,9 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		log.Info("embedded MQTT broker listening", "addr", b.Addr())
 	}
 
+	if gogc, set := ingest.TuneGC(os.Getenv); set {
+		log.Info("garbage collector target set for ingestion (GOGC unset)", "gogc", gogc)
+	}
 	consumer := ingest.New(ingest.Config{
 		BrokerURL: brokerURL, ClientID: cfg.MQTT.ClientID, ShareGroup: cfg.MQTT.ShareGroup,
 		Username: cfg.MQTT.Username, Password: string(cfg.MQTT.Password), SessionExpiry: cfg.MQTT.SessionExpiry,

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,28 @@ const (
 	DefaultBatchDelay    = 5 * time.Millisecond
 	DefaultSeriesWriters = 2
 )
+
+// GCPercent is the garbage collector's target (GOGC) the hub runs with unless
+// the GOGC environment variable says otherwise. Ingestion allocates a few
+// short-lived kilobytes per message (MQTT packet, decoded payload, batch
+// arguments) over a small live heap, so with Go's default of 100 the collector
+// runs every few milliseconds under load: in the ingestion benchmark it took
+// ~8 µs of the hub's ~40 µs of CPU per message. At 400 the heap may grow to
+// five times the live data (tens of megabytes for the hub) and collections
+// are four times rarer.
+const GCPercent = 400
+
+// TuneGC sets the collector's target to GCPercent when getenv("GOGC") is
+// empty, and returns the target in force and whether it set it.
+func TuneGC(getenv func(string) string) (percent int, changed bool) {
+	if v := getenv("GOGC"); v != "" {
+		old := debug.SetGCPercent(100)
+		debug.SetGCPercent(old)
+		return old, false
+	}
+	debug.SetGCPercent(GCPercent)
+	return GCPercent, true
+}
 
 // Config configures the consumer.
 type Config struct {

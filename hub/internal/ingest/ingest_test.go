@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -139,5 +140,37 @@ func TestProcessDatabaseDownIsRetriedIntegration(t *testing.T) {
 	}
 	if n := c.Stats.DeadLetters.Load() + c.Stats.Stored.Load(); n != 0 {
 		t.Fatalf("stored or dead-lettered %d messages with the database closed", n)
+	}
+}
+
+func TestTuneGC(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
+	cases := []struct {
+		name        string
+		gogc        string
+		start, want int
+		changed     bool
+	}{
+		{"GOGC unset: the hub's target", "", 100, GCPercent, true},
+		{"GOGC set: left alone", "150", 150, 150, false},
+		{"GOGC=off: left alone", "off", -1, -1, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			debug.SetGCPercent(tc.start)
+			got, changed := TuneGC(func(k string) string {
+				if k == "GOGC" {
+					return tc.gogc
+				}
+				return ""
+			})
+			if got != tc.want || changed != tc.changed {
+				t.Fatalf("TuneGC = %d, %v; want %d, %v", got, changed, tc.want, tc.changed)
+			}
+			if now := debug.SetGCPercent(tc.start); now != tc.want {
+				t.Fatalf("GC percent in force %d, want %d", now, tc.want)
+			}
+		})
 	}
 }

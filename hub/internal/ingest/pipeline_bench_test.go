@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,7 +53,9 @@ func BenchmarkPipelineIntegration(b *testing.B) {
 	p.start(ctx, &wg)
 	defer func() { cancel(); wg.Wait() }()
 
+	TuneGC(os.Getenv) // as hub serve runs
 	b.ResetTimer()
+	cpu0 := readCPU()
 	start := time.Now()
 	for _, pb := range pbs {
 		window <- struct{}{}
@@ -64,6 +67,7 @@ func BenchmarkPipelineIntegration(b *testing.B) {
 		}
 	}
 	elapsed := time.Since(start)
+	used := readCPU().sub(cpu0)
 	b.StopTimer()
 	if st := c.Stats.Stored.Load(); st != int64(n) {
 		b.Fatalf("stored %d of %d (duplicates %d, dead letters %d)", st, n, c.Stats.Duplicates.Load(), c.Stats.DeadLetters.Load())
@@ -72,4 +76,5 @@ func BenchmarkPipelineIntegration(b *testing.B) {
 	b.ReportMetric(float64(c.Stats.SeriesWriteNanos.Load())/float64(elapsed), "series-busy")
 	b.ReportMetric(float64(c.Stats.InfractionWriteNanos.Load())/float64(elapsed), "infr-busy")
 	reportBatches(b, &c.Stats, n)
+	phaseCPU{cpuTimes: used, n: n, elapsed: elapsed}.report(b, "")
 }
