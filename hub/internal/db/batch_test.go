@@ -61,6 +61,8 @@ func TestInsertBatchIdempotentIntegration(t *testing.T) {
 	// status, the heartbeat is the newest timestamp.
 	st1 := batchMsg(t, "AGENT1", at.Add(time.Minute), &event.Status{State: event.StateOnline, AgentVersion: "first"})
 	st2 := batchMsg(t, "AGENT1", at, &event.Status{State: event.StateOnline, AgentVersion: "second"})
+	m3 := batchMsg(t, "AGENT1", at.Add(2*time.Second), &event.Metrics{CameraID: "CAM1", WindowStart: at, WindowEnd: at, FPS: 12})
+	ack2 := batchMsg(t, "AGENT1", at, &event.Ack{CommandID: event.NewID(), Outcome: event.OutcomeRejected, Message: "unknown key"})
 
 	cases := []struct {
 		name string
@@ -70,6 +72,11 @@ func TestInsertBatchIdempotentIntegration(t *testing.T) {
 		{"new rows and a repeat inside the batch", []BatchMessage{m1, ack, m1, st1, st2}, []bool{false, false, true, false, false}},
 		{"redelivered batch", []BatchMessage{m1, ack, st1}, []bool{true, true, true}},
 		{"partly new", []BatchMessage{m2, m1}, []bool{false, true}},
+		// Without statuses the metrics are first inserted optimistically; the
+		// stored m1 makes that fail and the batch is stored idempotently.
+		{"partly new with an ack", []BatchMessage{m3, ack2, m1}, []bool{false, false, true}},
+		{"all new, optimistic", []BatchMessage{batchMsg(t, "AGENT1", at.Add(3*time.Second), &event.Metrics{CameraID: "CAM1", WindowStart: at, WindowEnd: at}),
+			batchMsg(t, "AGENT1", at.Add(4*time.Second), &event.Metrics{CameraID: "CAM1", WindowStart: at, WindowEnd: at})}, []bool{false, false}},
 		{"empty", nil, []bool{}},
 	}
 	for _, tc := range cases {
@@ -92,7 +99,8 @@ func TestInsertBatchIdempotentIntegration(t *testing.T) {
 		sql  string
 		want int
 	}{
-		{`SELECT count(*) FROM inference_metrics`, 2},
+		{`SELECT count(*) FROM inference_metrics`, 5},
+		{`SELECT count(*) FROM command_acks`, 2},
 		{`SELECT count(*) FROM inference_metrics WHERE event_id = '` + m1.Env.ID + `' AND detections_count = 3 AND source_device_id = 'AGENT1'`, 1},
 		{`SELECT count(*) FROM command_acks WHERE result = '{"ok":true}'::jsonb AND camera_id IS NULL`, 1},
 		{`SELECT count(*) FROM events WHERE event_type = 'status'`, 2},

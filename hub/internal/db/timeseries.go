@@ -13,9 +13,12 @@ import (
 	"github.com/vigia-pe/vigia/shared/event"
 )
 
-// foreignKeyViolation is PostgreSQL's SQLSTATE for a missing referenced row
-// (here: a device that is not registered).
-const foreignKeyViolation = "23503"
+// PostgreSQL SQLSTATEs: a missing referenced row (here: a device that is not
+// registered), and a duplicate key.
+const (
+	foreignKeyViolation = "23503"
+	uniqueViolation     = "23505"
+)
 
 // ErrInvalidValue means PostgreSQL refused a value of the message itself (SQLSTATE
 // class 22, e.g. a \u0000 inside JSON or a timestamp out of range): retrying
