@@ -25,15 +25,20 @@ ALTER TABLE inference_metrics DROP CONSTRAINT inference_metrics_device_id_fkey;
 
 CREATE FUNCTION inference_metrics_check_devices() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+    ids text[];
+    locked bigint;
     missing text;
 BEGIN
-    -- Lock in key order, so concurrent writers do not deadlock.
-    PERFORM 1 FROM devices WHERE id IN (SELECT device_id FROM new_rows) ORDER BY id FOR KEY SHARE;
-    SELECT n.device_id INTO missing
-        FROM (SELECT DISTINCT device_id FROM new_rows WHERE device_id IS NOT NULL) n
-        WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = n.device_id)
-        LIMIT 1;
-    IF missing IS NOT NULL THEN
+    SELECT array_agg(DISTINCT device_id) INTO ids FROM new_rows WHERE device_id IS NOT NULL;
+    IF ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- Lock in key order, so concurrent writers do not deadlock; a device
+    -- deleted meanwhile is not locked (and not counted).
+    PERFORM 1 FROM devices WHERE id = ANY(ids) ORDER BY id FOR KEY SHARE;
+    GET DIAGNOSTICS locked = ROW_COUNT;
+    IF locked < cardinality(ids) THEN
+        SELECT u INTO missing FROM unnest(ids) AS u WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = u) LIMIT 1;
         RAISE EXCEPTION 'insert or update on table "inference_metrics" violates foreign key constraint "inference_metrics_device_id_fkey"'
             USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'inference_metrics_device_id_fkey',
                   DETAIL = format('Key (device_id)=(%s) is not present in table "devices".', missing);
