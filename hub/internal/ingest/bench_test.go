@@ -468,7 +468,7 @@ var benchRounds = func() int {
 	if n, err := strconv.Atoi(os.Getenv("VIGIA_BENCH_ROUNDS")); err == nil && n > 0 {
 		return n
 	}
-	return 4
+	return 6
 }()
 
 func BenchmarkIngestMosquittoIntegration(b *testing.B) {
@@ -490,15 +490,18 @@ func BenchmarkIngestMosquittoIntegration(b *testing.B) {
 	// (c) the broker alone and (a) the hub, in alternating rounds.
 	var bareCPU, hubCPU phaseCPU
 	var hub hubRound
+	var roundRatios []float64
 	b.ResetTimer()
 	for r := range rounds {
 		m := n / rounds
 		if r < n%rounds {
 			m++
 		}
-		_, used := bareRate(b, broker, agentIDs, m)
+		bareRound, used := bareRate(b, broker, agentIDs, m)
 		bareCPU = bareCPU.add(used)
-		hubCPU = hubCPU.add(hub.run(b, broker, s, agentIDs, m))
+		hubUsed := hub.run(b, broker, s, agentIDs, m)
+		hubCPU = hubCPU.add(hubUsed)
+		roundRatios = append(roundRatios, float64(m)/hubUsed.elapsed.Seconds()/min(copied, bareRound))
 	}
 	b.StopTimer()
 
@@ -510,6 +513,9 @@ func BenchmarkIngestMosquittoIntegration(b *testing.B) {
 	b.ReportMetric(copied, "copy/s")
 	b.ReportMetric(bare, "bare/s")
 	b.ReportMetric(rate/min(copied, bare), "ratio")
+	// The spread of the rounds' own ratios shows how much the machine drifted.
+	b.ReportMetric(slices.Min(roundRatios), "ratio-min")
+	b.ReportMetric(slices.Max(roundRatios), "ratio-max")
 	b.ReportMetric(float64(p95.Microseconds())/1000, "p95-ms")
 	b.ReportMetric(float64(hub.stats.SeriesWriteNanos.Load())/float64(hubCPU.elapsed), "series-busy")
 	b.ReportMetric(float64(hub.stats.InfractionWriteNanos.Load())/float64(hubCPU.elapsed), "infr-busy")
