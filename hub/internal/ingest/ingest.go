@@ -363,7 +363,7 @@ func parse(pb *paho.Publish) (event.Envelope, event.Payload, error) {
 	if err != nil {
 		return event.Envelope{}, nil, &refusal{event.ReasonOf(err), err}
 	}
-	env, payload, err := event.Parse(pb.Payload)
+	env, payload, err := parseMessage(pb.Payload)
 	if err != nil {
 		reason := event.ReasonOf(err)
 		if reason == "" {
