@@ -26,10 +26,11 @@ type InfractionMessage struct {
 // verification (the column default). The daily counter row is locked once
 // per batch instead of once per infraction, and there is one commit.
 //
-// The batch takes two round trips (measured in issue 6: under load each
-// round trip costs about a millisecond, more than the work itself): BEGIN and
-// the lookups go in one pipeline, then one statement that moves the daily
-// counters and inserts the rows, with COMMIT, in another.
+// A batch takes one round trip when none of its infractions is stored yet,
+// two otherwise (see insertInfractions; under load a round trip costs about a
+// millisecond, more than the work itself): one statement moves the daily
+// counters and inserts the rows, and the zone and the camera's registration
+// are resolved in it.
 //
 // Any error fails the whole batch and nothing is stored (codes included). An
 // unregistered camera returns ErrUnknownDevice: the caller isolates it by
@@ -66,6 +67,8 @@ func (s *Store) InsertInfractions(ctx context.Context, msgs []InfractionMessage)
 // the new infractions, each numbered from its day's counter: the code of the
 // k-th new infraction of a day ($4, 1-based) is the counter's value before
 // the batch plus k. The lpad keeps Go's %03d (at least three digits, never cut).
+// The zone is the payload's when it is registered, else the camera's; an
+// unregistered camera fails the statement (the foreign key).
 const insertInfractionsSQL = `WITH d AS (
 		SELECT * FROM unnest($1::date[], $2::int[]) AS d(day, n)
 	), c AS (
@@ -78,7 +81,8 @@ const insertInfractionsSQL = `WITH d AS (
 		detected_speed, speed_limit, speed_uncertainty, violation_details,
 		video_url, snapshot_url, evidence, evidence_manifest_sha256,
 		confidence_score, ocr_confidence, source_device_id, detected_at)
-	SELECT r.id, r.event_id, r.prefix || lpad(v.n::text, greatest(3, length(v.n::text)), '0'), r.type, r.device_id, r.zone_id, r.plate,
+	SELECT r.id, r.event_id, r.prefix || lpad(v.n::text, greatest(3, length(v.n::text)), '0'), r.type, r.device_id,
+		coalesce(zk.id, dv.zone_id), r.plate,
 		r.detected_speed, r.speed_limit, r.speed_uncertainty, r.details::jsonb,
 		r.video_url, r.snapshot_url, r.evidence::jsonb, r.manifest_sha256,
 		r.confidence, r.ocr_confidence, r.source_device_id, r.detected_at
@@ -90,84 +94,76 @@ const insertInfractionsSQL = `WITH d AS (
 			confidence, ocr_confidence, source_device_id, detected_at, ord)
 	JOIN d ON d.day = r.day
 	JOIN c ON c.day = r.day
+	LEFT JOIN zones zk ON zk.id = r.zone_id
+	LEFT JOIN devices dv ON dv.id = r.device_id
 	CROSS JOIN LATERAL (SELECT c.last_value - d.n + r.k AS n) v
 	ORDER BY r.ord
 	RETURNING event_id, infraction_code`
 
-// insertInfractions does InsertInfractions' work on one connection in one
-// transaction and fills res for the first occurrence of each event id.
-func (s *Store) insertInfractions(ctx context.Context, msgs []InfractionMessage, res []InsertResult) (err error) {
+// insertInfractions does InsertInfractions' work in one transaction and
+// fills res for the first occurrence of each event id. It first assumes no
+// infraction of the batch is stored yet (the common case: duplicates are
+// redeliveries after an outage) and sends everything in one round trip, with
+// no lookup: BEGIN, the vehicles upsert, the insert, COMMIT. A batch holding
+// a stored infraction fails whole with a unique violation (codes and counters
+// roll back with it) and is stored again with the lookup of stored event ids
+// first (two round trips), which reports the duplicates and their codes.
+func (s *Store) insertInfractions(ctx context.Context, msgs []InfractionMessage, res []InsertResult) error {
+	err := s.insertInfractionsTx(ctx, msgs, res, true)
+	if isUniqueViolation(err) {
+		clear(res)
+		err = s.insertInfractionsTx(ctx, msgs, res, false)
+	}
+	return err
+}
+
+func (s *Store) insertInfractionsTx(ctx context.Context, msgs []InfractionMessage, res []InsertResult, optimistic bool) (err error) {
 	conn, err := s.Pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { release(ctx, conn, err) }()
 
-	ids := make([]string, len(msgs))
-	var cameras, zones, plates []string
-	for i, m := range msgs {
-		ids[i] = m.Env.ID
-		cameras = append(cameras, m.P.CameraID)
-		if m.P.ZoneID != "" {
-			zones = append(zones, m.P.ZoneID)
-		}
+	var plates []string
+	for _, m := range msgs {
 		if m.P.Plate != "" {
 			plates = append(plates, m.P.Plate)
 		}
 	}
 	type stored struct{ id, code string }
 	existing := map[string]stored{}
-	deviceZone := map[string]*string{}
-	knownZone := map[string]bool{}
-
-	// Round trip 1: BEGIN, the lookups and the vehicles upsert.
-	lookups := &pgx.Batch{}
-	lookups.Queue("BEGIN")
-	// A join on unnest, not "event_id = ANY($1)": the generic plan of the
-	// latter, cached while the table was small, kept scanning the whole table
-	// and comparing every row with every id (46 ms for 200 ids over 8,500
-	// rows); the join probes the unique index once per id.
-	lookups.Queue(`SELECT i.event_id, i.id::text, i.infraction_code
-		FROM unnest($1::text[]) AS u(event_id) JOIN infractions i ON i.event_id = u.event_id`, ids).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var e string
-			var st stored
-			if err := rows.Scan(&e, &st.id, &st.code); err != nil {
-				return err
-			}
-			existing[e] = st
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	if len(plates) > 0 {
+		// Plates of duplicates are already there: upserting them is harmless.
+		b.Queue(`INSERT INTO vehicles(plate) SELECT DISTINCT unnest($1::text[]) ON CONFLICT (plate) DO NOTHING`, plates)
+	}
+	if !optimistic {
+		// Round trip 1: BEGIN, the vehicles and the lookup of stored ids. A
+		// join on unnest, not "event_id = ANY($1)": the generic plan of the
+		// latter, cached while the table was small, kept scanning the whole
+		// table and comparing every row with every id (46 ms for 200 ids over
+		// 8,500 rows); the join probes the unique index once per id.
+		ids := make([]string, len(msgs))
+		for i, m := range msgs {
+			ids[i] = m.Env.ID
 		}
-		return rows.Err()
-	})
-	lookups.Queue(`SELECT id, zone_id FROM devices WHERE id = ANY($1)`, cameras).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var id string
-			var z *string
-			if err := rows.Scan(&id, &z); err != nil {
-				return err
-			}
-			deviceZone[id] = z
-		}
-		return rows.Err()
-	})
-	if len(zones) > 0 {
-		lookups.Queue(`SELECT id FROM zones WHERE id = ANY($1)`, zones).Query(func(rows pgx.Rows) error {
+		b.Queue(`SELECT i.event_id, i.id::text, i.infraction_code
+			FROM unnest($1::text[]) AS u(event_id) JOIN infractions i ON i.event_id = u.event_id`, ids).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
+				var e string
+				var st stored
+				if err := rows.Scan(&e, &st.id, &st.code); err != nil {
 					return err
 				}
-				knownZone[id] = true
+				existing[e] = st
 			}
 			return rows.Err()
 		})
-	}
-	if len(plates) > 0 {
-		// Plates of duplicates are already there: upserting them is harmless.
-		lookups.Queue(`INSERT INTO vehicles(plate) SELECT DISTINCT unnest($1::text[]) ON CONFLICT (plate) DO NOTHING`, plates)
-	}
-	if err := conn.SendBatch(ctx, lookups).Close(); err != nil {
-		return err
+		if err := conn.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		b = &pgx.Batch{}
 	}
 
 	// Which messages are new, in order; their rank within their local day.
@@ -180,9 +176,6 @@ func (s *Store) insertInfractions(ctx context.Context, msgs []InfractionMessage,
 			res[i] = InsertResult{ID: st.id, Code: st.code, Duplicate: true}
 			continue
 		}
-		if _, ok := deviceZone[m.P.CameraID]; !ok {
-			return fmt.Errorf("%w: camera %q is not registered (hub device add)", ErrUnknownDevice, m.P.CameraID)
-		}
 		existing[m.Env.ID] = stored{} // a later repeat in this batch is a duplicate
 		fresh = append(fresh, i)
 		d := s.codeDay(m.P.DetectedAt)
@@ -193,8 +186,7 @@ func (s *Store) insertInfractions(ctx context.Context, msgs []InfractionMessage,
 		rank[i] = perDay[d]
 	}
 
-	// Round trip 2: counters and rows in one statement, then COMMIT.
-	b := &pgx.Batch{}
+	// Counters and rows in one statement, then COMMIT.
 	if len(fresh) > 0 {
 		n := len(fresh)
 		var (
@@ -217,10 +209,6 @@ func (s *Store) insertInfractions(ctx context.Context, msgs []InfractionMessage,
 			m := msgs[i]
 			p := m.P
 			d := s.codeDay(p.DetectedAt)
-			zone := deviceZone[p.CameraID]
-			if p.ZoneID != "" && knownZone[p.ZoneID] {
-				zone = &p.ZoneID
-			}
 			evidence, err := json.Marshal(p.Evidence)
 			if err != nil {
 				return err
@@ -236,7 +224,7 @@ func (s *Store) insertInfractions(ctx context.Context, msgs []InfractionMessage,
 			id := event.NewID() // a UUIDv7: time-ordered, kind to the primary key index
 			res[i] = InsertResult{ID: id}
 			rowDay[j], ks[j], prefixes[j], rowIDs[j], eventIDs[j] = d, rank[i], "INF-"+d.Format("20060102")+"-", id, m.Env.ID
-			types[j], devices[j], zoneIDs[j], plateIDs[j] = string(p.Type), p.CameraID, zone, nullString(p.Plate)
+			types[j], devices[j], zoneIDs[j], plateIDs[j] = string(p.Type), p.CameraID, nullString(p.ZoneID), nullString(p.Plate)
 			speeds[j], limits[j], uncert[j] = nullFloat(p.DetectedSpeed), nullFloat(p.SpeedLimit), nullFloat(p.SpeedUncertainty)
 			videos[j], snaps[j], evidences[j], sha[j] = evidenceURL(p.Evidence.VideoClip), evidenceURL(p.Evidence.Snapshot), string(evidence), nullString(p.Evidence.ManifestSHA256)
 			conf[j], ocr[j], sources[j], at[j] = nullFloat(p.ConfidenceScore), nullFloat(p.OCRConfidence), m.Env.DeviceID, p.DetectedAt

@@ -74,6 +74,26 @@ func TestInsertInfractionsBatchIntegration(t *testing.T) {
 			t.Errorf("%s = %d, want %d", ch.sql, got, ch.want)
 		}
 	}
+	// A batch of new infractions only is stored in one round trip (no
+	// lookup): the zone is still the payload's when registered, else the
+	// camera's, and the codes continue.
+	d := infractionMsg(t, "CAM1", "ZN404", "", day2)
+	e := infractionMsg(t, "CAM1", "ZN002", "NEW-001", day2)
+	res, err = s.InsertInfractions(ctx, []InfractionMessage{d, e})
+	if err != nil || res[0].Code != "INF-20260302-002" || res[1].Code != "INF-20260302-003" || res[0].Duplicate || res[1].Duplicate {
+		t.Fatalf("all-new batch: %+v, %v", res, err)
+	}
+	for _, ch := range []struct {
+		sql  string
+		want int
+	}{
+		{`SELECT count(*) FROM infractions WHERE event_id = '` + d.Env.ID + `' AND zone_id = 'ZN001'`, 1},
+		{`SELECT count(*) FROM infractions WHERE event_id = '` + e.Env.ID + `' AND zone_id = 'ZN002' AND plate = 'NEW-001'`, 1},
+	} {
+		if got := countRows(t, s, ch.sql); got != ch.want {
+			t.Errorf("%s = %d, want %d", ch.sql, got, ch.want)
+		}
+	}
 	// An unknown camera fails the batch and takes no code.
 	bad := infractionMsg(t, "CAM404", "", "", day1)
 	if _, err := s.InsertInfractions(ctx, []InfractionMessage{infractionMsg(t, "CAM1", "", "", day1), bad}); !errors.Is(err, ErrUnknownDevice) || !IsPermanent(err) {
