@@ -74,30 +74,9 @@ func (s *Store) InsertInfraction(ctx context.Context, env event.Envelope, p *eve
 		if err != nil {
 			return err
 		}
-		var details []byte
-		if len(p.Details) > 0 || p.VehicleClass != "" || p.TrackID != 0 || p.BBox != nil {
-			d := map[string]any{}
-			for k, v := range p.Details {
-				d[k] = v
-			}
-			if p.VehicleClass != "" {
-				d["vehicle_class"] = p.VehicleClass
-			}
-			if p.TrackID != 0 {
-				d["track_id"] = p.TrackID
-			}
-			if p.BBox != nil {
-				d["bbox"] = p.BBox
-			}
-			if p.ToleranceKmh != 0 {
-				d["tolerance_kmh"] = p.ToleranceKmh
-			}
-			if p.CalibrationSHA256 != "" {
-				d["calibration_sha256"] = p.CalibrationSHA256
-			}
-			if details, err = json.Marshal(d); err != nil {
-				return err
-			}
+		details, err := infractionDetails(p)
+		if err != nil {
+			return err
 		}
 		err = tx.QueryRow(ctx, `INSERT INTO infractions (
 				event_id, infraction_code, type, device_id, zone_id, plate,

@@ -2,13 +2,8 @@ package db
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
-
-	"github.com/vigia-pe/vigia/internal/testdb"
-	"github.com/vigia-pe/vigia/migrations"
 )
 
 // Integration (real PostgreSQL): the list's count, answered from
@@ -84,26 +79,7 @@ func TestInfractionCountsExactIntegration(t *testing.T) {
 // infractions (an upgrade) starts infraction_counts from them.
 func TestMigration004OnPopulatedDatabaseIntegration(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, testdb.New(t), time.UTC, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	ms, err := LoadMigrations(migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var before, after []Migration
-	for _, m := range ms {
-		if m.Version < 4 {
-			before = append(before, m)
-		} else {
-			after = append(after, m)
-		}
-	}
-	if _, err := s.migrate(ctx, before); err != nil {
-		t.Fatal(err)
-	}
+	s, after := openMigratedBelow(t, 4)
 	if err := s.UpsertDevice(ctx, Device{ID: "CAM1", Name: "CAM1", RTSPURL: "rtsp://x"}); err != nil {
 		t.Fatal(err)
 	}

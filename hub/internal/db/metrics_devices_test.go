@@ -18,26 +18,7 @@ import (
 // the foreign key's guarantees, on a database migrated with rows in it.
 func TestMetricsDeviceReferenceIntegration(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, testdb.New(t), time.UTC, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	ms, err := LoadMigrations(migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var before, after []Migration
-	for _, m := range ms {
-		if m.Version < 7 {
-			before = append(before, m)
-		} else {
-			after = append(after, m)
-		}
-	}
-	if _, err := s.migrate(ctx, before); err != nil {
-		t.Fatal(err)
-	}
+	s, after := openMigratedBelow(t, 7)
 	registerDevices(t, s, "CAM1", "CAM2", "AGENT1")
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	env, p := metricsEnv(t, "CAM2", at)
@@ -67,7 +48,7 @@ func TestMetricsDeviceReferenceIntegration(t *testing.T) {
 	good1, p1 := metricsEnv(t, "CAM1", at.Add(time.Second))
 	bad, pb := metricsEnv(t, "CAM404", at.Add(2*time.Second))
 	good2, p2 := metricsEnv(t, "CAM2", at.Add(3*time.Second))
-	_, err = s.InsertBatch(ctx, []BatchMessage{{Env: good1, Metrics: p1}, {Env: bad, Metrics: pb}, {Env: good2, Metrics: p2}})
+	_, err := s.InsertBatch(ctx, []BatchMessage{{Env: good1, Metrics: p1}, {Env: bad, Metrics: pb}, {Env: good2, Metrics: p2}})
 	if !errors.Is(err, ErrUnknownDevice) || !IsPermanent(err) {
 		t.Fatalf("batch with an unknown camera: %v, want a permanent ErrUnknownDevice", err)
 	}
@@ -137,4 +118,33 @@ func TestMetricsDeviceReferenceIntegration(t *testing.T) {
 	if _, err := s.InsertMetrics(ctx, late, pl); !errors.Is(err, ErrUnknownDevice) {
 		t.Fatalf("metrics of a deleted camera: %v, want ErrUnknownDevice", err)
 	}
+}
+
+// openMigratedBelow opens a test database migrated up to (not including)
+// version, for tests of a migration on a database with rows; it returns the
+// migrations left to apply.
+func openMigratedBelow(t *testing.T, version int) (*Store, []Migration) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, testdb.New(t), time.UTC, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	ms, err := LoadMigrations(migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after []Migration
+	for _, m := range ms {
+		if m.Version < version {
+			before = append(before, m)
+		} else {
+			after = append(after, m)
+		}
+	}
+	if done, err := s.migrate(ctx, before); err != nil || len(done) != len(before) {
+		t.Fatalf("migrations below %03d: applied %v of %d, %v", version, done, len(before), err)
+	}
+	return s, after
 }

@@ -12,23 +12,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/vigia-pe/vigia/internal/testdb"
-	"github.com/vigia-pe/vigia/migrations"
 	"github.com/vigia-pe/vigia/shared/event"
 )
 
 func TestMigrateFrom001Only(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, testdb.New(t), time.UTC, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	ms, err := LoadMigrations(migrations.FS)
-	if err != nil || len(ms) < 2 || ms[0].Version != 1 {
-		t.Fatalf("migrations %v %v", ms, err)
-	}
-	if done, err := s.migrate(ctx, ms[:1]); err != nil || len(done) != 1 {
-		t.Fatalf("001 alone: %v %v", done, err)
+	s, after := openMigratedBelow(t, 2)
+	if len(after) < 1 || after[0].Version != 2 {
+		t.Fatalf("migrations after 001: %v", after)
 	}
 	// A hub on 001 already holds data that 002 must keep.
 	if err := s.UpsertDevice(ctx, Device{ID: "CAM1", Name: "cam", RTSPURL: "rtsp://x"}); err != nil {
@@ -39,7 +30,7 @@ func TestMigrateFrom001Only(t *testing.T) {
 		t.Fatal(err)
 	}
 	done, err := s.Migrate(ctx)
-	if err != nil || len(done) != len(ms)-1 || done[0] != 2 {
+	if err != nil || len(done) != len(after) || done[0] != 2 {
 		t.Fatalf("upgrade applied %v, %v", done, err)
 	}
 	var n int
