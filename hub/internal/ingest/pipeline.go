@@ -211,17 +211,8 @@ func (p *pipeline) writeBatch(ctx context.Context, batch []delivery) bool {
 		return false
 	}
 	if fallback {
-		c.Stats.BatchFallbacks.Add(1)
 		c.log.Warn("batch refused; storing its messages one by one", "messages", len(batch))
-		for _, d := range batch {
-			if !c.retry(ctx, "topic", d.pb.Topic, func() error {
-				return c.settle(ctx, d.pb, d.env, c.storeOne(ctx, d.env, d.payload))
-			}) {
-				return false
-			}
-			p.done(ctx, d)
-		}
-		return true
+		return p.storeEach(ctx, batch)
 	}
 	c.Stats.Batches.Add(1)
 	for i, d := range batch {
@@ -315,17 +306,8 @@ func (p *pipeline) writeInfractions(ctx context.Context, batch []delivery) bool 
 		return false
 	}
 	if fallback {
-		c.Stats.BatchFallbacks.Add(1)
 		c.log.Warn("infraction batch refused; storing its infractions one by one", "infractions", len(batch))
-		for _, d := range batch {
-			if !c.retry(ctx, "topic", d.pb.Topic, func() error {
-				return c.settle(ctx, d.pb, d.env, c.storeOne(ctx, d.env, d.payload))
-			}) {
-				return false
-			}
-			p.done(ctx, d)
-		}
-		return true
+		return p.storeEach(ctx, batch)
 	}
 	c.Stats.Batches.Add(1)
 	c.Stats.InfractionBatches.Add(1)
@@ -336,6 +318,23 @@ func (p *pipeline) writeInfractions(ctx context.Context, batch []delivery) bool 
 		} else {
 			c.Stats.Stored.Add(1)
 			c.log.Info("infraction stored", "event_id", d.env.ID, "code", res[i].Code, "type", msgs[i].P.Type, "camera", msgs[i].P.CameraID)
+		}
+		p.done(ctx, d)
+	}
+	return true
+}
+
+// storeEach stores a refused batch one message at a time, so that only the
+// messages that can never be stored are dead-lettered. It returns false when
+// ctx ended first.
+func (p *pipeline) storeEach(ctx context.Context, batch []delivery) bool {
+	c := p.c
+	c.Stats.BatchFallbacks.Add(1)
+	for _, d := range batch {
+		if !c.retry(ctx, "topic", d.pb.Topic, func() error {
+			return c.settle(ctx, d.pb, d.env, c.storeOne(ctx, d.env, d.payload))
+		}) {
+			return false
 		}
 		p.done(ctx, d)
 	}
