@@ -233,9 +233,9 @@ func (p *pipeline) writeBatch(ctx context.Context, batch []delivery) bool {
 // transaction, one lock of the daily code counter per batch). Like the
 // time-series batches, a batch takes what arrived while the previous one was
 // being committed (group commit) and, once the writer is free, waits for more
-// until BatchDelay after its first message was received: a batch has a fixed
-// cost (about a millisecond of PostgreSQL time, measured in issue 6) that
-// batches of one or two infractions would pay per infraction.
+// until InfractionBatchDelay after its first message was received: a batch
+// has a fixed cost (about 500 µs of PostgreSQL CPU, DefaultInfractionBatchDelay)
+// that small batches would pay per infraction.
 func (p *pipeline) infractions(ctx context.Context) {
 	c := p.c
 	linger := time.NewTimer(time.Hour)
@@ -250,7 +250,7 @@ func (p *pipeline) infractions(ctx context.Context) {
 			batch = append(batch, d)
 		}
 		waiting := false
-		if wait := time.Until(batch[0].received.Add(c.cfg.BatchDelay)); c.cfg.BatchDelay > 0 && wait > 0 {
+		if wait := time.Until(batch[0].received.Add(c.cfg.InfractionBatchDelay)); c.cfg.InfractionBatchDelay > 0 && wait > 0 {
 			linger.Reset(wait)
 			waiting = true
 		}

@@ -151,3 +151,51 @@ func TestConcurrentWritersKeepStatusOrderIntegration(t *testing.T) {
 		t.Errorf("heartbeat %s, want the newest status time %s", beat, at)
 	}
 }
+
+// Integration (real PostgreSQL): infractions arriving within
+// InfractionBatchDelay of the first share one transaction (here 10 ms apart,
+// longer than the time-series BatchDelay), and every one of them is stored
+// with its own gap-free code; with no delay and MaxBatch 1, each takes its own.
+func TestInfractionBatchDelayGroupsInfractionsIntegration(t *testing.T) {
+	at := time.Date(2026, 3, 5, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name        string
+		cfg         Config
+		wantBatches int64
+	}{
+		{"a long delay groups them", Config{InfractionBatchDelay: time.Minute, MaxBatch: 8}, 1},
+		{"no delay, one per batch", Config{InfractionBatchDelay: -1, MaxBatch: 1}, 8},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := openStore(t, "CAM1")
+			var handled sync.WaitGroup
+			handled.Add(8)
+			cfg := tc.cfg
+			cfg.OnHandled = func(event.Envelope) { handled.Done() }
+			c := New(cfg, s, discard())
+			p := newPipeline(c)
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			p.start(ctx, &wg)
+			defer func() { cancel(); wg.Wait() }()
+			for i := range 8 {
+				d := deliveryOf(t, mustEnv(t, "CAM1", at, &event.Infraction{Type: event.SpeedViolation, CameraID: "CAM1", DetectedAt: at,
+					DetectedSpeed: 80 + float64(i), SpeedLimit: 60, Plate: fmt.Sprintf("ABC-%03d", i), PlateReadable: true}), nil)
+				d.received = time.Now()
+				p.submit(ctx, d)
+				time.Sleep(10 * time.Millisecond) // longer than DefaultBatchDelay: only InfractionBatchDelay can group them
+			}
+			handled.Wait()
+			if got := c.Stats.InfractionBatches.Load(); got != tc.wantBatches {
+				t.Errorf("%d infraction batches, want %d", got, tc.wantBatches)
+			}
+			if n := count(t, s, `SELECT count(DISTINCT infraction_code) FROM infractions WHERE infraction_code LIKE 'INF-20260305-%'`); n != 8 {
+				t.Errorf("%d distinct codes, want 8", n)
+			}
+			if n := count(t, s, `SELECT max(substr(infraction_code, 14)::int) FROM infractions`); n != 8 {
+				t.Errorf("highest code number %d, want 8 (gap-free)", n)
+			}
+		})
+	}
+}
