@@ -108,9 +108,9 @@ type Config struct {
 	// MaxBatch bounds how many metrics/status/ack messages share one
 	// transaction (DefaultMaxBatch when 0).
 	MaxBatch int
-	// BatchDelay is how long a batch of time-series messages waits for more messages once its writer is free
-	// (DefaultBatchDelay when 0, none when negative). Under load, batches
-	// also grow while the previous one is being committed.
+	// BatchDelay is how long a batch of time-series messages waits for more
+	// once its writer is free (DefaultBatchDelay when 0, none when negative).
+	// Under load, batches also grow while the previous one is being committed.
 	BatchDelay time.Duration
 	// InfractionBatchDelay is BatchDelay for infraction batches
 	// (DefaultInfractionBatchDelay when 0, none when negative).
