@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/vigia-pe/vigia/internal/testdb"
 	"github.com/vigia-pe/vigia/shared/event"
 )
 
@@ -177,16 +174,7 @@ func BenchmarkInsertBatch500Integration(b *testing.B) {
 
 func openTestB(b *testing.B) *Store {
 	b.Helper()
-	ctx := context.Background()
-	s, err := Open(ctx, testdb.New(b), time.UTC, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(s.Close)
-	if _, err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	return s
+	return openMigrated(b, time.UTC)
 }
 
 // BenchmarkInsertBatchWithStatusesIntegration: a batch of 50 messages whose

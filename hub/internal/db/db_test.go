@@ -22,14 +22,27 @@ func openTest(t *testing.T) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	s, err := Open(ctx, testdb.New(t), loc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return openMigrated(t, loc)
+}
+
+// openEmpty opens a fresh test database with no migration applied; it is
+// closed when the test ends.
+func openEmpty(tb testing.TB, loc *time.Location) *Store {
+	tb.Helper()
+	s, err := Open(context.Background(), testdb.New(tb), loc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(s.Close)
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// openMigrated opens a fresh test database with every migration applied.
+func openMigrated(tb testing.TB, loc *time.Location) *Store {
+	tb.Helper()
+	s := openEmpty(tb, loc)
+	if _, err := s.Migrate(context.Background()); err != nil {
+		tb.Fatal(err)
 	}
 	return s
 }

@@ -3,13 +3,10 @@ package db
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/vigia-pe/vigia/internal/testdb"
 	"github.com/vigia-pe/vigia/migrations"
 )
 
@@ -126,11 +123,7 @@ func TestMetricsDeviceReferenceIntegration(t *testing.T) {
 func openMigratedBelow(t *testing.T, version int) (*Store, []Migration) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := Open(ctx, testdb.New(t), time.UTC, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := openEmpty(t, time.UTC)
 	ms, err := LoadMigrations(migrations.FS)
 	if err != nil {
 		t.Fatal(err)

@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/vigia-pe/vigia/internal/testdb"
 	"github.com/vigia-pe/vigia/shared/event"
 )
 
@@ -268,14 +265,7 @@ func TestRecordStatusEvent(t *testing.T) {
 // but without ON CONFLICT, so not idempotent).
 func BenchmarkInsertMetrics(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, testdb.New(b), time.UTC, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(s.Close)
-	if _, err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	s := openMigrated(b, time.UTC)
 	registerDevices(b, s, "CAM1")
 	const n = 1000
 	batch := func(base time.Time) []MetricsRow {
