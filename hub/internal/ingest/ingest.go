@@ -129,22 +129,23 @@ func (c Config) withDefaults() Config {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = DefaultMaxBatch
 	}
-	if c.BatchDelay == 0 {
-		c.BatchDelay = DefaultBatchDelay
-	}
+	c.BatchDelay = delayOr(c.BatchDelay, DefaultBatchDelay)
+	c.InfractionBatchDelay = delayOr(c.InfractionBatchDelay, DefaultInfractionBatchDelay)
 	if c.SeriesWriters <= 0 {
 		c.SeriesWriters = DefaultSeriesWriters
 	}
-	if c.BatchDelay < 0 {
-		c.BatchDelay = 0
-	}
-	if c.InfractionBatchDelay == 0 {
-		c.InfractionBatchDelay = DefaultInfractionBatchDelay
-	}
-	if c.InfractionBatchDelay < 0 {
-		c.InfractionBatchDelay = 0
-	}
 	return c
+}
+
+// delayOr is a batching delay as configured: def when 0, none when negative.
+func delayOr(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
 }
 
 // Stats counts what the consumer did.

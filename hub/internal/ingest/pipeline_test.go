@@ -199,3 +199,23 @@ func TestInfractionBatchDelayGroupsInfractionsIntegration(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigDelays(t *testing.T) {
+	tests := []struct {
+		name                string
+		in                  Config
+		series, infractions time.Duration
+	}{
+		{"defaults", Config{}, DefaultBatchDelay, DefaultInfractionBatchDelay},
+		{"none when negative", Config{BatchDelay: -1, InfractionBatchDelay: -1}, 0, 0},
+		{"as set", Config{BatchDelay: 7 * time.Millisecond, InfractionBatchDelay: time.Second}, 7 * time.Millisecond, time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.in.withDefaults()
+			if c.BatchDelay != tc.series || c.InfractionBatchDelay != tc.infractions {
+				t.Errorf("delays %v, %v; want %v, %v", c.BatchDelay, c.InfractionBatchDelay, tc.series, tc.infractions)
+			}
+		})
+	}
+}
