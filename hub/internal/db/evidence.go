@@ -39,11 +39,18 @@ type EvidenceJob struct {
 // that concurrent workers (other hub replicas) skip them: the rows are picked
 // with FOR UPDATE SKIP LOCKED and the lease is written in the same
 // transaction.
+//
+// The lease is checked a second time when it is written. A worker whose
+// statement started just before another worker's claim committed still sees
+// the old lease in its snapshot (only the infractions row is locked and
+// re-read, not the joined evidence_manifests row), finds the row unlocked
+// once that claim committed and would take it again; the conditional upsert
+// reads the committed lease and leaves such a row out.
 func (s *Store) ClaimEvidence(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]EvidenceJob, error) {
 	var jobs []EvidenceJob
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT i.id::text, i.infraction_code, i.event_id, COALESCE(i.source_device_id, ''),
-				COALESCE(i.device_id, ''), i.evidence, COALESCE(e.attempts, 0), i.created_at
+				COALESCE(i.device_id, ''), i.evidence, i.created_at
 			FROM infractions i LEFT JOIN evidence_manifests e ON e.infraction_id = i.id
 			WHERE i.evidence_verification = 'pending' AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= $1)
 			ORDER BY i.created_at, i.id LIMIT $2
@@ -51,10 +58,10 @@ func (s *Store) ClaimEvidence(ctx context.Context, now time.Time, lease time.Dur
 		if err != nil {
 			return err
 		}
-		jobs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (EvidenceJob, error) {
+		candidates, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (EvidenceJob, error) {
 			var j EvidenceJob
 			var ev []byte
-			if err := r.Scan(&j.InfractionID, &j.Code, &j.EventID, &j.DeviceID, &j.CameraID, &ev, &j.Attempts, &j.ReceivedAt); err != nil {
+			if err := r.Scan(&j.InfractionID, &j.Code, &j.EventID, &j.DeviceID, &j.CameraID, &ev, &j.ReceivedAt); err != nil {
 				return j, err
 			}
 			if len(ev) > 0 && string(ev) != "null" {
@@ -62,19 +69,25 @@ func (s *Store) ClaimEvidence(ctx context.Context, now time.Time, lease time.Dur
 					return j, fmt.Errorf("evidence of %s: %w", j.Code, err)
 				}
 			}
-			j.Attempts++
 			return j, nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, j := range jobs {
-			if _, err := tx.Exec(ctx, `INSERT INTO evidence_manifests(infraction_id, device_id, attempts, next_attempt_at)
+		for _, j := range candidates {
+			err := tx.QueryRow(ctx, `INSERT INTO evidence_manifests(infraction_id, device_id, attempts, next_attempt_at)
 				VALUES ($1, NULLIF($2, ''), 1, $3)
 				ON CONFLICT (infraction_id) DO UPDATE SET attempts = evidence_manifests.attempts + 1,
-					next_attempt_at = EXCLUDED.next_attempt_at`, j.InfractionID, j.DeviceID, now.Add(lease)); err != nil {
+					next_attempt_at = EXCLUDED.next_attempt_at
+				WHERE evidence_manifests.next_attempt_at IS NULL OR evidence_manifests.next_attempt_at <= $4
+				RETURNING attempts`, j.InfractionID, j.DeviceID, now.Add(lease), now).Scan(&j.Attempts)
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue // claimed by another worker since this statement's snapshot
+			}
+			if err != nil {
 				return err
 			}
+			jobs = append(jobs, j)
 		}
 		return nil
 	})
