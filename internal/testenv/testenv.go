@@ -68,6 +68,10 @@ func MinIOBinary() string {
 	return filepath.Join(CacheDir(), "bin", "minio")
 }
 
+// PGliteTimescaleDir returns where `make setup` installs PGlite with
+// TimescaleDB and pglite-socket (the tests' TimescaleDB server).
+func PGliteTimescaleDir() string { return filepath.Join(CacheDir(), "pglite-timescale") }
+
 // InCI reports whether the tests run under CI, where nothing may be skipped.
 func InCI() bool { return os.Getenv("CI") != "" }
 
