@@ -151,6 +151,15 @@ func migrateCmd(g *globals) *cobra.Command {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "applied %d migration(s); schema version %d\n", len(done), v)
+				ts, err := s.TimescaleVersion(ctx)
+				if err != nil {
+					return err
+				}
+				if ts != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "time series: TimescaleDB %s hypertables\n", ts)
+				} else {
+					fmt.Fprintln(cmd.OutOrStdout(), "time series: native daily partitions (TimescaleDB is not installed)")
+				}
 				return nil
 			})
 		},

@@ -24,8 +24,13 @@ func run(t *testing.T, args ...string) (string, string, int) {
 func TestDeviceKeyCommandsIntegration(t *testing.T) {
 	t.Setenv("HUB_DATABASE_URL", testdb.New(t))
 	t.Setenv("USER", "tester")
-	if _, e, code := run(t, "migrate"); code != 0 {
+	out, e, code := run(t, "migrate")
+	if code != 0 {
 		t.Fatalf("migrate: %s", e)
+	}
+	// The local PostgreSQL has no TimescaleDB: the report says which storage the time series use.
+	if !strings.Contains(out, "schema version") || !strings.Contains(out, "time series: native daily partitions") {
+		t.Fatalf("migrate printed %q", out)
 	}
 	if _, e, code := run(t, "device", "add", "CAM001"); code != 0 {
 		t.Fatalf("device add: %s", e)

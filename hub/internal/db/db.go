@@ -111,16 +111,34 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 	return s.migrate(ctx, ms)
 }
 
-func (s *Store) migrate(ctx context.Context, ms []Migration) ([]int, error) {
+// withMigrateLock runs f on one connection holding the migration lock, so
+// that concurrent hubs change the schema one at a time.
+func (s *Store) withMigrateLock(ctx context.Context, f func(conn *pgx.Conn) error) error {
 	conn, err := s.Pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("db: migrate: %w", err)
+		return fmt.Errorf("db: migrate: %w", err)
 	}
 	defer conn.Release()
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLockKey); err != nil {
-		return nil, fmt.Errorf("db: migrate: lock: %w", err)
+		return fmt.Errorf("db: migrate: lock: %w", err)
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLockKey) //nolint:errcheck
+	return f(conn.Conn())
+}
+
+func (s *Store) migrate(ctx context.Context, ms []Migration) (done []int, err error) {
+	err = s.withMigrateLock(ctx, func(conn *pgx.Conn) error {
+		done, err = s.applyMigrations(ctx, conn, ms)
+		if err != nil {
+			return err
+		}
+		_, err = s.useTimescale(ctx, conn)
+		return err
+	})
+	return done, err
+}
+
+func (s *Store) applyMigrations(ctx context.Context, conn *pgx.Conn, ms []Migration) ([]int, error) {
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
 		return nil, fmt.Errorf("db: migrate: create schema_migrations: %w", err)

@@ -6,6 +6,11 @@
 // Only partitions named <table>_pYYYYMMDD are managed; anything else attached
 // to a table (a hand-made archive partition) is left alone. Every step is
 // idempotent, and concurrent hubs are serialised by an advisory lock.
+//
+// A table the hub turned into a TimescaleDB hypertable (see db.UseTimescale)
+// needs no partitions made ahead: TimescaleDB creates its daily chunks as
+// rows arrive, and the job drops the expired ones with drop_chunks, by the
+// same rule (a chunk goes once all of it is older than the retention).
 package retention
 
 import (
@@ -20,12 +25,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/vigia-pe/vigia/hub/internal/db"
 )
 
 // Config says which tables to maintain and how.
 type Config struct {
 	// Tables are partitioned BY RANGE (timestamp), each with a DEFAULT
-	// partition named <table>_default.
+	// partition named <table>_default, or TimescaleDB hypertables.
 	Tables []string
 	// Retention is how long rows are kept; a day's partition is dropped once
 	// its whole day is older than now - Retention.
@@ -160,6 +166,18 @@ func (j *Job) RunOnce(ctx context.Context, now time.Time) (created, dropped []st
 	cutoff := day(now.Add(-j.cfg.Retention))
 	horizon := today.AddDate(0, 0, j.cfg.AheadDays+1)
 	for _, table := range j.cfg.Tables {
+		hyper, err := db.IsHypertable(ctx, conn, table)
+		if err != nil {
+			return created, dropped, fmt.Errorf("retention: %w", err)
+		}
+		if hyper {
+			d, err := dropChunks(ctx, conn.Conn(), table, cutoff)
+			dropped = append(dropped, d...)
+			if err != nil {
+				return created, dropped, err
+			}
+			continue
+		}
 		c, d, err := j.table(ctx, conn.Conn(), table, today, cutoff, horizon)
 		created, dropped = append(created, c...), append(dropped, d...)
 		if err != nil {
@@ -232,6 +250,20 @@ func (j *Job) table(ctx context.Context, conn *pgx.Conn, table string, today, cu
 		}
 	}
 	return created, dropped, nil
+}
+
+// dropChunks drops the chunks of hypertable table that end at or before
+// cutoff and returns their names.
+func dropChunks(ctx context.Context, conn *pgx.Conn, table string, cutoff time.Time) ([]string, error) {
+	rows, err := conn.Query(ctx, `SELECT drop_chunks($1::regclass, older_than => $2::timestamptz)`, table, cutoff)
+	if err != nil {
+		return nil, fmt.Errorf("retention: drop expired chunks of %s: %w", table, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("retention: drop expired chunks of %s: %w", table, err)
+	}
+	return names, nil
 }
 
 // partitions lists table's managed partitions by name with their day.

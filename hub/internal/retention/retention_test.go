@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigia-pe/vigia/hub/internal/db"
 	"github.com/vigia-pe/vigia/internal/testdb"
+	"github.com/vigia-pe/vigia/internal/testtimescale"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -278,5 +279,57 @@ func TestRunOnceWithConcurrentWritersIntegration(t *testing.T) {
 	}
 	if total != writers*each || parked != 0 {
 		t.Fatalf("%d rows (%d still in the default partition), want %d and 0", total, parked, writers*each)
+	}
+}
+
+// TestRetentionOnHypertablesIntegration: on TimescaleDB the job creates
+// nothing ahead and drops expired chunks by the same boundary as
+// partitions, keeping every row still within the retention.
+func TestRetentionOnHypertablesIntegration(t *testing.T) {
+	ctx := context.Background()
+	s, err := db.Open(ctx, testtimescale.Start(t), time.UTC, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	testtimescale.SeriesSchema(t, s.Pool)
+	if converted, err := s.UseTimescale(ctx); err != nil || len(converted) != 2 {
+		t.Fatalf("converted %v, %v", converted, err)
+	}
+	j, err := New(s.Pool, Config{Tables: []string{"events", "inference_metrics"}, Retention: 3 * 24 * time.Hour, AheadDays: 1}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		insertEvent(t, s, fmt.Sprintf("day%d", i), d0.AddDate(0, 0, i).Add(time.Hour))
+	}
+	cases := []struct {
+		name string
+		now  time.Time
+		// dropped is how many chunks go; left, the rows kept.
+		dropped int
+		left    []string
+	}{
+		{"first run", d0.AddDate(0, 0, 2), 0, []string{"day0", "day1", "day2"}},
+		// The day of d0 ends at d0+1d; it is wholly older than 3 days only from d0+4d on.
+		{"one second short", d0.AddDate(0, 0, 4).Add(-time.Second), 0, []string{"day0", "day1", "day2"}},
+		{"exactly expired", d0.AddDate(0, 0, 4), 1, []string{"day1", "day2"}},
+		{"again", d0.AddDate(0, 0, 4), 0, []string{"day1", "day2"}},
+		{"next day", d0.AddDate(0, 0, 5), 1, []string{"day2"}},
+	}
+	for _, tc := range cases {
+		created, dropped, err := j.RunOnce(ctx, tc.now)
+		if err != nil || len(created) != 0 || len(dropped) != tc.dropped {
+			t.Fatalf("%s: created %v dropped %v (%v), want %d dropped", tc.name, created, dropped, err, tc.dropped)
+		}
+		var left []string
+		for k := range where(t, s) {
+			left = append(left, k)
+		}
+		slices.Sort(left)
+		if !slices.Equal(left, tc.left) {
+			t.Fatalf("%s: rows %v, want %v", tc.name, left, tc.left)
+		}
 	}
 }
