@@ -15,7 +15,9 @@ import (
 // TimescaleDB (the extension is available: installed and preloaded), the
 // migration step turns them into hypertables with one-day chunks instead,
 // and the retention job drops expired chunks with drop_chunks rather than
-// managing partitions itself. A server without TimescaleDB never notices.
+// managing partitions itself (not add_retention_policy, which needs the
+// Timescale License build: drop_chunks is in the Apache-2 one too). A
+// server without TimescaleDB never notices.
 //
 // The conversion runs once per table, in one transaction that holds the
 // table exclusively: it copies the rows into a new hypertable of the same
