@@ -106,9 +106,10 @@ func (s *Store) useTimescale(ctx context.Context, conn *pgx.Conn) ([]string, err
 	if !installed {
 		if _, err := conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS `+TimescaleExtension); err != nil {
 			// Typically: the package is installed but not in
-			// shared_preload_libraries. Native partitions keep working.
-			s.log.Warn("TimescaleDB is available but cannot be enabled; the time series stay natively partitioned",
-				"err", err)
+			// shared_preload_libraries, or the hub's role may not create
+			// extensions. Native partitions keep working.
+			s.log.Warn("TimescaleDB is available but cannot be enabled (is it in shared_preload_libraries? "+
+				"may this role create extensions?); the time series stay natively partitioned", "err", err)
 			return nil, nil
 		}
 		s.log.Info("TimescaleDB enabled")
