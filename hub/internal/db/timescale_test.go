@@ -238,3 +238,37 @@ func TestNoTimescaleNoChangeIntegration(t *testing.T) {
 		}
 	}
 }
+
+// TestTimescaleCannotBeEnabledIntegration: when the extension is available
+// but the hub's role may not create it, the hub says so and keeps the
+// native partitions and their rows.
+func TestTimescaleCannotBeEnabledIntegration(t *testing.T) {
+	s := openTimescale(t)
+	ctx := context.Background()
+	var logged strings.Builder
+	s.log = slog.New(slog.NewTextHandler(&logged, nil))
+	if _, err := s.Pool.Exec(ctx, `INSERT INTO devices(id) VALUES ('CAM001');
+		INSERT INTO events(event_type, device_id, timestamp, event_id) VALUES ('status', 'CAM001', now(), 'e1');
+		CREATE ROLE hub NOLOGIN; GRANT ALL ON SCHEMA public TO hub; GRANT ALL ON ALL TABLES IN SCHEMA public TO hub;
+		SET ROLE hub`); err != nil { // the pool's only connection keeps the role
+		t.Fatal(err)
+	}
+	converted, err := s.UseTimescale(ctx)
+	if err != nil || len(converted) != 0 {
+		t.Fatalf("converted %v, %v; want nothing and no error", converted, err)
+	}
+	if !strings.Contains(logged.String(), "cannot be enabled") {
+		t.Errorf("no warning logged: %q", logged.String())
+	}
+	if v, err := s.TimescaleVersion(ctx); err != nil || v != "" {
+		t.Fatalf("TimescaleDB %q (%v) after a refused CREATE EXTENSION", v, err)
+	}
+	for _, table := range seriesTables {
+		if n := countRows(t, s, `SELECT count(*) FROM pg_class WHERE oid = to_regclass($1) AND relkind = 'p'`, table); n != 1 {
+			t.Fatalf("%s is not partitioned any more", table)
+		}
+	}
+	if n := countRows(t, s, `SELECT count(*) FROM events`); n != 1 {
+		t.Fatalf("%d events, want 1", n)
+	}
+}
