@@ -30,9 +30,10 @@ import (
 func Start(t testing.TB) string {
 	t.Helper()
 	node := testenv.RequireTool(t, "node")
-	dir := testenv.RequireFile(t, filepath.Join(testenv.PGliteTimescaleDir(), "installed"))
+	// setup.sh writes "installed" once the packages are in place.
+	testenv.RequireFile(t, filepath.Join(testenv.PGliteTimescaleDir(), "installed"))
 	script := filepath.Join(testenv.RepoRoot(), "internal", "testtimescale", "server.cjs")
-	cmd := exec.Command(node, script, filepath.Dir(dir), "0")
+	cmd := exec.Command(node, script, testenv.PGliteTimescaleDir(), "0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -37,8 +38,9 @@ import (
 // TimescaleExtension is the extension's name.
 const TimescaleExtension = "timescaledb"
 
-// seriesTables are the tables the migrations partition by time.
-var seriesTables = []string{"events", "inference_metrics"}
+// SeriesTables are the tables the migrations partition by time (and the
+// retention job keeps for 90 days).
+func SeriesTables() []string { return []string{"events", "inference_metrics"} }
 
 // timescaleChunk is the chunk interval: one day, as the native partitions.
 const timescaleChunk = "1 day"
@@ -115,7 +117,7 @@ func (s *Store) useTimescale(ctx context.Context, conn *pgx.Conn) ([]string, err
 		s.log.Info("TimescaleDB enabled")
 	}
 	var converted []string
-	for _, table := range seriesTables {
+	for _, table := range SeriesTables() {
 		// Only a natively partitioned table is converted (not one an older
 		// schema lacks, nor one already a hypertable).
 		var partitioned bool
@@ -179,7 +181,7 @@ func toHypertable(ctx context.Context, tx pgx.Tx, table string) error {
 		stmts = append(stmts,
 			`DROP TRIGGER IF EXISTS devices_delete_metrics ON devices`,
 			`DROP TRIGGER IF EXISTS devices_keep_metrics_key ON devices`)
-		if !hasKey(keys, "inference_metrics_device_id_fkey") {
+		if !slices.ContainsFunc(keys, func(k keyDef) bool { return k.name == "inference_metrics_device_id_fkey" }) {
 			keys = append(keys, keyDef{"inference_metrics_device_id_fkey", "FOREIGN KEY (device_id) REFERENCES devices(id) ON DELETE CASCADE"})
 		}
 	}
@@ -208,15 +210,6 @@ func collectDefs(ctx context.Context, tx pgx.Tx, sql, table string) ([]keyDef, e
 		err := r.Scan(&d.name, &d.sql)
 		return d, err
 	})
-}
-
-func hasKey(keys []keyDef, name string) bool {
-	for _, k := range keys {
-		if k.name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // firstWords names a statement in an error without its whole text.

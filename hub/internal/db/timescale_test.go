@@ -98,7 +98,7 @@ func TestTimescaleConversionIntegration(t *testing.T) {
 		t.Fatalf("%d of 30 metrics in the default partition: the test wants rows in both", n)
 	}
 	before := map[string][]string{}
-	for _, table := range seriesTables {
+	for _, table := range SeriesTables() {
 		before[table] = tableShape(t, s, table)
 	}
 	var rowsBefore string
@@ -111,13 +111,13 @@ func TestTimescaleConversionIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(converted, seriesTables) {
-		t.Fatalf("converted %v, want %v", converted, seriesTables)
+	if !slices.Equal(converted, SeriesTables()) {
+		t.Fatalf("converted %v, want %v", converted, SeriesTables())
 	}
 	if v, err := s.TimescaleVersion(ctx); err != nil || v == "" {
 		t.Fatalf("TimescaleDB version %q, %v", v, err)
 	}
-	for _, table := range seriesTables {
+	for _, table := range SeriesTables() {
 		if hyper, err := IsHypertable(ctx, s.Pool, table); err != nil || !hyper {
 			t.Fatalf("%s: hypertable %v, %v", table, hyper, err)
 		}
@@ -188,7 +188,7 @@ func TestTimescaleConversionIntegration(t *testing.T) {
 	if _, err := s.Pool.Exec(ctx, `DELETE FROM devices WHERE id = 'CAM002'`); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range seriesTables {
+	for _, table := range SeriesTables() {
 		if n := countRows(t, s, fmt.Sprintf(`SELECT count(*) FROM %s WHERE device_id = 'CAM002'`, table)); n != 0 {
 			t.Errorf("%d %s rows of a deleted device", n, table)
 		}
@@ -210,7 +210,7 @@ func TestMigrateConvertsOnTimescaleIntegration(t *testing.T) {
 	if _, err := s.migrate(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range seriesTables {
+	for _, table := range SeriesTables() {
 		if hyper, err := IsHypertable(ctx, s.Pool, table); err != nil || !hyper {
 			t.Fatalf("%s: hypertable %v, %v", table, hyper, err)
 		}
@@ -229,7 +229,7 @@ func TestNoTimescaleNoChangeIntegration(t *testing.T) {
 	if err != nil || len(converted) != 0 {
 		t.Fatalf("converted %v, %v", converted, err)
 	}
-	for _, table := range seriesTables {
+	for _, table := range SeriesTables() {
 		if hyper, err := IsHypertable(ctx, s.Pool, table); err != nil || hyper {
 			t.Fatalf("%s: hypertable %v, %v", table, hyper, err)
 		}
@@ -263,7 +263,7 @@ func TestTimescaleCannotBeEnabledIntegration(t *testing.T) {
 	if v, err := s.TimescaleVersion(ctx); err != nil || v != "" {
 		t.Fatalf("TimescaleDB %q (%v) after a refused CREATE EXTENSION", v, err)
 	}
-	for _, table := range seriesTables {
+	for _, table := range SeriesTables() {
 		if n := countRows(t, s, `SELECT count(*) FROM pg_class WHERE oid = to_regclass($1) AND relkind = 'p'`, table); n != 1 {
 			t.Fatalf("%s is not partitioned any more", table)
 		}

@@ -45,7 +45,7 @@ type Config struct {
 // DefaultConfig is the specification's 90-day retention on both time-series tables.
 func DefaultConfig() Config {
 	return Config{
-		Tables:    []string{"events", "inference_metrics"},
+		Tables:    db.SeriesTables(),
 		Retention: 90 * 24 * time.Hour,
 		AheadDays: 7,
 		Interval:  time.Hour,
