@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -150,15 +151,35 @@ func MosquittoAddr() string {
 	return "127.0.0.1:1883"
 }
 
-// FreeAddr returns a loopback host:port that was free a moment ago.
+// handedOut holds the addresses FreeAddr has returned in this process.
+var handedOut = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
+
+// FreeAddr returns a loopback host:port that was free a moment ago and that
+// it has not returned before in this process: the kernel may offer a port
+// just released again, and a test asking for several addresses before it
+// starts its servers (hub, broker, camera simulator) once got the same one
+// twice.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testenv: listen: %v", err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("testenv: listen: %v", err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !handedOut.addrs[addr] {
+			handedOut.addrs[addr] = true
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("testenv: no new free port in 100 tries")
+	return ""
 }
 
 // Context returns a context cancelled at the end of the test or after d.
